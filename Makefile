@@ -1,0 +1,50 @@
+# Two commands set everything up on a machine with Python >= 3.10 and make:
+#   make lab    create .venv if needed, install the course, open JupyterLab
+#   make test   the same set-up, then the whole test suite
+# Both are idempotent: when pyproject.toml has not changed since the last
+# install, the set-up step does nothing.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.course-installed
+LAB_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: lab test lint format clean help
+
+help:
+	@echo "make lab    set up (first time: about a minute) and open JupyterLab on the course"
+	@echo "make test   set up and run the whole test suite"
+	@echo "make lint   ruff over code and notebooks;  make format  fix formatting"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || { \
+	  echo "This course needs Python 3.10 or newer; '$(PYTHON)' is $$($(PYTHON) --version 2>&1 || echo missing)."; \
+	  echo "Install a newer Python, or point make at one: make $(MAKECMDGOALS) PYTHON=python3.12"; \
+	  exit 1; }
+	@echo "==> creating $(VENV) with $$($(PYTHON) --version)"
+	@$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	@echo "==> installing the course and its tools into $(VENV) (first time: about a minute)"
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet --editable ".[test]"
+	@touch $(STAMP)
+	@echo "==> set-up done"
+
+lab: $(STAMP)
+	@echo "==> starting JupyterLab (stop it with Ctrl-C)"
+	@$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(LAB_ARGS)
+
+test: $(STAMP)
+	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	@$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(STAMP)
+	@$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,65 @@
+"""environment.yml (conda, Binder) and pyproject.toml (pip) describe one environment."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# conda-forge names for the pip requirements whose names or extras differ.
+CONDA_NAME = {"uvicorn[standard]": "uvicorn-standard"}
+# What a pip extra pulls in, which conda-forge ships as its own package.
+CONDA_EXTRA_PACKAGES = {"pwdlib[argon2]": {"argon2-cffi": ""}}
+CONDA_ONLY = {"python", "pip"}
+
+
+def pyproject_requirements() -> dict[str, str]:
+    """Package name (conda spelling) -> version specifier, for all extras."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lines = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        lines += extra
+    wanted: dict[str, str] = {}
+    for line in lines:
+        req = Requirement(line)
+        if req.marker is not None:
+            continue  # back-ports for old Pythons; conda's python is new enough
+        key = canonicalize_name(req.name)
+        if req.extras:
+            key += "[" + ",".join(sorted(req.extras)) + "]"
+        wanted[CONDA_NAME.get(key, key.split("[")[0])] = str(req.specifier)
+        wanted.update(CONDA_EXTRA_PACKAGES.get(key, {}))
+    return wanted
+
+
+def environment_requirements() -> dict[str, str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    found: dict[str, str] = {}
+    for entry in env["dependencies"]:
+        if isinstance(entry, dict):
+            for line in entry["pip"]:
+                req = Requirement(line)
+                found[canonicalize_name(req.name)] = str(req.specifier)
+            continue
+        name, _, spec = entry.partition(" ")
+        found[canonicalize_name(name)] = str(Requirement(f"x{spec.strip()}").specifier)
+    return {k: v for k, v in found.items() if k not in CONDA_ONLY}
+
+
+def test_environment_yml_matches_pyproject() -> None:
+    assert environment_requirements() == pyproject_requirements()
+
+
+def test_conda_channel_is_conda_forge_only() -> None:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["channels"] == ["conda-forge"]
