@@ -102,7 +102,10 @@ def test_rerun_on_the_same_port_replaces_the_old_server() -> None:
 
 
 def test_different_names_run_side_by_side() -> None:
-    with serve(make_app("one"), name="one") as one, serve(make_app("two"), name="two") as two:
+    with (
+        serve(make_app("one"), name="one") as one,
+        serve(make_app("two"), name="two") as two,
+    ):
         assert httpx.get(one.url + "/").json() == {"tag": "one"}
         assert httpx.get(two.url + "/").json() == {"tag": "two"}
 
@@ -220,7 +223,9 @@ def test_logs_of_two_servers_do_not_mix() -> None:
         assert "who=two" in two.logs() and "who=one" not in two.logs()
 
 
-def test_links_for_a_person(server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_links_for_a_person(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert server.docs_url == server.url + "/docs"
     assert server.redoc_url == server.url + "/redoc"
     html = server._repr_html_()

@@ -54,7 +54,9 @@ def test_a_learner_reruns_the_server_cell_after_editing_a_route() -> None:
     [shown] = serve_cell.outputs
     assert shown.output_type == "display_data"
     assert "/docs" in shown.data["text/html"] and "/redoc" in shown.data["text/html"]
-    assert shown.data["text/plain"].startswith("<LiveServer 'app' running at http://127.0.0.1:")
+    assert shown.data["text/plain"].startswith(
+        "<LiveServer 'app' running at http://127.0.0.1:"
+    )
 
     assert first_call.outputs[0].text == "{'version': 1}\n"
     assert rerun_call.outputs[0].text == "{'version': 2}\n"
