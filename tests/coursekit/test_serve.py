@@ -141,7 +141,7 @@ def test_hanging_lifespan_hits_the_deadline() -> None:
         await release.wait()  # never set: startup never finishes
         yield
 
-    with pytest.raises(ServeError, match="did not start within 0.5 s"):
+    with pytest.raises(ServeError, match=r"did not start within 0\.5 s"):
         serve(FastAPI(lifespan=lifespan), name="hang", startup_timeout=0.5)
 
 
