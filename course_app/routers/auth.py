@@ -1,0 +1,71 @@
+"""Chapter 5: log in with the OAuth2 password flow, get a JWT, use it."""
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import validate_email
+from pydantic_core import PydanticCustomError
+
+from course_app import security
+from course_app.deps import CurrentUserDep, SettingsDep, UserRepoDep
+from course_app.repositories import UserRecord, UserRepository
+from course_app.schemas import Message, Token, UserPublic
+
+router = APIRouter(tags=["auth"])
+
+_unauthorized: dict[int | str, dict[str, Any]] = {
+    401: {"model": Message, "description": "Not authenticated"}
+}
+
+
+def authenticate_user(
+    repo: UserRepository, email: str, password: str
+) -> UserRecord | None:
+    """The user with this email and password, or None.
+
+    An unknown email costs one password check too, against a dummy hash, so
+    that timing does not tell which emails are registered.
+    """
+    try:
+        # Stored emails are normalized (domain lower-cased); so is the login.
+        _, email = validate_email(email)
+    except PydanticCustomError:
+        user = None
+    else:
+        user = repo.get_by_email(email)
+    if user is None:
+        security.verify_password(password, security.DUMMY_HASH)
+        return None
+    if not security.verify_password(password, user.hashed_password):
+        return None
+    return user
+
+
+@router.post("/token", responses=_unauthorized)
+def login(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    repo: UserRepoDep,
+    settings: SettingsDep,
+) -> Token:
+    """Exchange an email (as `username`) and password for an access token."""
+    user = authenticate_user(repo, form.username, form.password)
+    if user is None:
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail="Incorrect email or password",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    token = security.create_access_token(
+        str(user.id),
+        secret_key=settings.signing_key,
+        expires_delta=timedelta(minutes=settings.access_token_expire_minutes),
+    )
+    return Token(access_token=token, token_type="bearer")
+
+
+@router.get("/users/me", responses=_unauthorized)
+def read_current_user(user: CurrentUserDep) -> UserPublic:
+    """The user the bearer token belongs to."""
+    return UserPublic.model_validate(user)

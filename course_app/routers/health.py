@@ -1,0 +1,26 @@
+"""Chapter 4: a health check that reaches the database."""
+
+from fastapi import APIRouter, HTTPException, status
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from course_app.deps import SessionDep
+from course_app.schemas import Health, Message
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/health",
+    responses={503: {"model": Message, "description": "Database unavailable"}},
+)
+def health(session: SessionDep) -> Health:
+    """Report whether the service and its database answer."""
+    try:
+        session.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        raise HTTPException(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail="Database unavailable",
+        ) from None
+    return Health(status="ok", database="ok")

@@ -1,0 +1,55 @@
+"""Password hashing (argon2 via pwdlib) and access tokens (JWT via PyJWT)."""
+
+from datetime import datetime, timedelta, timezone
+
+import jwt
+from pwdlib import PasswordHash
+
+ALGORITHM = "HS256"
+
+password_hash = PasswordHash.recommended()
+
+# Verified against when a login names an unknown email, so that the answer
+# takes as long as for a wrong password and does not reveal which emails
+# have accounts.
+DUMMY_HASH = password_hash.hash("not the password of any user")
+
+
+def hash_password(password: str) -> str:
+    """The argon2 hash of `password`, salted, ready to store."""
+    return password_hash.hash(password)
+
+
+def verify_password(password: str, hashed: str) -> bool:
+    """Whether `password` matches the stored hash `hashed`."""
+    return password_hash.verify(password, hashed)
+
+
+def create_access_token(
+    subject: str,
+    *,
+    secret_key: str,
+    expires_delta: timedelta,
+    now: datetime | None = None,
+) -> str:
+    """A signed JWT for `subject` that expires after `expires_delta`."""
+    issued_at = now or datetime.now(timezone.utc)
+    claims = {"sub": subject, "iat": issued_at, "exp": issued_at + expires_delta}
+    return jwt.encode(claims, secret_key, algorithm=ALGORITHM)
+
+
+def decode_access_token(token: str, *, secret_key: str) -> str:
+    """The subject of a valid token.
+
+    Raises `jwt.InvalidTokenError` if the token is malformed, not signed with
+    `secret_key` using HS256 (which rules out `alg: none`), expired, or
+    lacks one of the claims this service issues.
+    """
+    claims = jwt.decode(
+        token,
+        secret_key,
+        algorithms=[ALGORITHM],
+        options={"require": ["exp", "iat", "sub"]},
+    )
+    subject: str = claims["sub"]  # PyJWT has checked that it is a string
+    return subject
