@@ -346,7 +346,10 @@ def _bind(host: str, port: int) -> socket.socket:
     # immediate error in the learner's cell, and tells us the port that
     # port=0 picked before the app starts (the proxy's root_path needs it).
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY on accepted
+    # connections only when the protocol says TCP; without it each request on
+    # a kept-alive connection waits ~40 ms for Nagle and delayed ACKs.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

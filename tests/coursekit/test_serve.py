@@ -70,6 +70,28 @@ def test_runs_on_plain_asyncio_in_a_daemon_thread(server: LiveServer) -> None:
     assert all(t.daemon for t in threads)
 
 
+def test_keep_alive_requests_are_as_quick_as_fresh_connections(
+    server: LiveServer,
+) -> None:
+    def median_seconds(client: httpx.Client | None) -> float:
+        times = []
+        for _ in range(15):
+            started = time.perf_counter()
+            if client is None:
+                httpx.get(server.url + "/")
+            else:
+                client.get("/")
+            times.append(time.perf_counter() - started)
+        return sorted(times)[len(times) // 2]
+
+    with httpx.Client(base_url=server.url) as kept_alive:
+        kept_alive.get("/")
+        reused = median_seconds(kept_alive)
+    fresh = median_seconds(None)
+    # Reusing a connection saves the handshake; it must never cost more.
+    assert reused < fresh * 2
+
+
 def test_given_port_is_used() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -1,0 +1,115 @@
+"""Run a chapter's contract against a live server, from any process.
+
+    python -m coursekit.contracts 02 --url http://127.0.0.1:8000
+    python -m coursekit.contracts 05 --url ... --task login --json
+    python -m coursekit.contracts 05 --list
+
+Exit status: 0 when no check failed, 1 when some did, 2 on bad usage (an
+unknown chapter or task, a URL where nothing answers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from coursekit.contracts.registry import checks_for
+from coursekit.contracts.runner import (
+    CHECK_TIMEOUT,
+    ServerUnreachable,
+    format_report,
+    probe,
+    run_checks,
+)
+
+USAGE_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, no usage dump: the caller is often a notebook cell.
+        self.exit(USAGE_ERROR, f"error: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m coursekit.contracts",
+        description="Check a live server against a chapter's contract.",
+    )
+    parser.add_argument("chapter", help="chapter number: 01 to 06")
+    parser.add_argument("--url", help="base URL of the server to check")
+    parser.add_argument("--task", help="run only the checks of this task")
+    parser.add_argument(
+        "--json", action="store_true", help="print every result as JSON"
+    )
+    parser.add_argument(
+        "--secret-key",
+        help="the server's SECRET_KEY, for checks that sign their own tokens",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=CHECK_TIMEOUT,
+        help=f"seconds each check may take (default {CHECK_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--list", action="store_true", help="list the checks instead of running"
+    )
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        checks = checks_for(args.chapter, args.task)
+    except ValueError as exc:
+        return _fail(str(exc))
+    if args.list:
+        for c in checks:
+            print(f"{c.task} / {c.name}  {c.points} pt  {c.hint}")
+        return 0
+    if not args.url:
+        return _fail("--url is required to run checks")
+    if args.timeout <= 0:
+        return _fail("--timeout must be positive")
+    try:
+        probe(args.url)
+    except ServerUnreachable as exc:
+        return _fail(str(exc))
+    results = run_checks(
+        args.url,
+        args.chapter,
+        args.task,
+        secret_key=args.secret_key,
+        timeout=args.timeout,
+    )
+    if args.json:
+        report = {
+            "chapter": checks[0].chapter,
+            "task": args.task,
+            "points": sum(r.points for r in results),
+            "max_points": sum(r.max_points for r in results),
+            "passed": all(r.status in ("passed", "skipped") for r in results),
+            "results": [r.to_dict() for r in results],
+        }
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print(format_report(results))
+    failed = any(r.status in ("failed", "error") for r in results)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    # A console that cannot show ✓ and ✗ gets "?" rather than a traceback.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="replace")
+    sys.exit(main())

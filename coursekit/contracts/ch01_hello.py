@@ -1,0 +1,131 @@
+"""Chapter 01, hello world: path and query parameters, validation, docs."""
+
+from __future__ import annotations
+
+import httpx
+
+from coursekit.contracts.expect import (
+    expect_equal,
+    expect_header,
+    expect_json,
+    expect_status,
+    expect_validation_error,
+    fail,
+)
+from coursekit.contracts.registry import check
+
+
+@check(
+    task="root",
+    points=1,
+    hint='Return {"message": "Hello, FastAPI"} from an `@app.get("/")` function.',
+)
+def root_message(client: httpx.Client) -> None:
+    response = client.get("/")
+    body = expect_json(response)
+    expect_equal(body, {"message": "Hello, FastAPI"}, what="body", response=response)
+
+
+@check(
+    task="read_item",
+    points=2,
+    hint="Declare `item_id: int` in the path function: FastAPI converts the text "
+    "of the URL into an int before your code runs.",
+)
+def item_id_is_int(client: httpx.Client) -> None:
+    response = client.get("/items/42")
+    body = expect_json(response)
+    expect_equal(body, {"item_id": 42, "q": None}, what="body", response=response)
+
+
+@check(
+    task="read_item",
+    points=2,
+    hint="A parameter that is not in the path is a query parameter; "
+    "`q: str | None = None` makes it optional.",
+)
+def query_param_echoed(client: httpx.Client) -> None:
+    response = client.get("/items/7", params={"q": "blue shoes"})
+    body = expect_json(response)
+    expected = {"item_id": 7, "q": "blue shoes"}
+    expect_equal(body, expected, what="body", response=response)
+
+
+@check(
+    task="validation",
+    points=2,
+    hint="Let the `int` annotation do the validation: do not accept `str` and "
+    "convert it yourself; FastAPI then answers 422 for text.",
+)
+def text_item_id_422(client: httpx.Client) -> None:
+    response = client.get("/items/abc")
+    expect_validation_error(response, ["path", "item_id"], error_type="int_parsing")
+
+
+@check(
+    task="validation",
+    points=1,
+    hint="`5.5` is not an integer: with `item_id: int` FastAPI rejects it "
+    "instead of rounding.",
+)
+def float_item_id_422(client: httpx.Client) -> None:
+    response = client.get("/items/5.5")
+    expect_validation_error(response, ["path", "item_id"], error_type="int_parsing")
+
+
+def _expect_html(response: httpx.Response) -> None:
+    expect_status(response, 200)
+    content_type = expect_header(response, "content-type")
+    if not content_type.startswith("text/html"):
+        fail(
+            "not an HTML page",
+            expected="200 with content-type text/html",
+            got=f"content-type {content_type}",
+            response=response,
+        )
+
+
+@check(
+    task="docs",
+    points=1,
+    hint="FastAPI serves Swagger UI at /docs unless `docs_url=None` is passed "
+    "to `FastAPI(...)`.",
+)
+def swagger_ui(client: httpx.Client) -> None:
+    _expect_html(client.get("/docs"))
+
+
+@check(
+    task="docs",
+    points=1,
+    hint="FastAPI serves ReDoc at /redoc unless `redoc_url=None` is passed "
+    "to `FastAPI(...)`.",
+)
+def redoc(client: httpx.Client) -> None:
+    _expect_html(client.get("/redoc"))
+
+
+@check(
+    task="docs",
+    points=1,
+    hint="Every path operation you declare appears in /openapi.json; check "
+    "that both routes are registered on the app you serve.",
+)
+def openapi_lists_paths(client: httpx.Client) -> None:
+    response = client.get("/openapi.json")
+    schema = expect_json(response)
+    paths = schema.get("paths") if isinstance(schema, dict) else None
+    if not isinstance(paths, dict):
+        fail(
+            "no paths in the schema",
+            expected='an object with "paths"',
+            response=response,
+        )
+    missing = [p for p in ("/", "/items/{item_id}") if p not in paths]
+    if missing:
+        fail(
+            "the schema lacks " + ", ".join(missing),
+            expected='"paths" with "/" and "/items/{item_id}"',
+            got='"paths": ' + ", ".join(sorted(paths)) if paths else "no paths",
+            response=response,
+        )

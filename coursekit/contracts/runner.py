@@ -1,0 +1,287 @@
+"""Run a chapter's checks against a live server and report the outcome.
+
+Each check gets a fresh ``httpx.Client`` pointed at the server and runs in
+its own thread under a deadline, so a server that hangs costs one check, not
+the whole run. Whatever a check raises becomes a result; nothing escapes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+
+from coursekit.contracts.expect import (
+    CheckFailed,
+    CheckSkipped,
+    describe_request,
+    describe_response,
+    redact,
+)
+from coursekit.contracts.registry import CHAPTERS, Check, checks_for, normalize_chapter
+
+__all__ = [
+    "CheckResult",
+    "ServerUnreachable",
+    "format_report",
+    "probe",
+    "run_check",
+    "run_checks",
+]
+
+#: Seconds one check may take in all (the slowest correct check needs ~1.5 s).
+CHECK_TIMEOUT = 30.0
+#: Seconds one request may take (a wrong server may wait up to 5 s on purpose).
+REQUEST_TIMEOUT = 10.0
+
+
+class ServerUnreachable(ConnectionError):
+    """Nothing answers HTTP at the given URL."""
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one check.
+
+    ``status`` is ``"passed"``, ``"failed"`` (the server broke the contract,
+    or did not answer), ``"error"`` (the check itself crashed, which is a bug
+    in the check or a response too odd to judge) or ``"skipped"``.
+    """
+
+    id: str
+    chapter: str
+    task: str
+    name: str
+    status: str
+    points: int
+    max_points: int
+    hint: str
+    message: str = ""
+    expected: str = ""
+    got: str = ""
+    request: str = ""
+    duration: float = 0.0
+    measured: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return asdict(self)
+
+
+class _Recorder:
+    """Keeps the last request and response a client saw (httpx event hooks)."""
+
+    def __init__(self) -> None:
+        self.request: httpx.Request | None = None
+        self.response: httpx.Response | None = None
+
+    def on_request(self, request: httpx.Request) -> None:
+        self.request, self.response = request, None
+
+    def on_response(self, response: httpx.Response) -> None:
+        self.response = response
+
+    def describe(self) -> tuple[str, str]:
+        request = describe_request(self.request) if self.request else ""
+        got = ""
+        if self.response is not None and self.response.is_closed:
+            got = describe_response(self.response)
+        return request, got
+
+
+def _client(base_url: str, recorder: _Recorder, timeout: float) -> httpx.Client:
+    return httpx.Client(
+        base_url=base_url,
+        follow_redirects=True,
+        timeout=timeout,
+        # Enough for the concurrent checks (10 requests at once, plus one).
+        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        event_hooks={
+            "request": [recorder.on_request],
+            "response": [recorder.on_response],
+        },
+    )
+
+
+def _failure_from_http_error(exc: httpx.HTTPError) -> tuple[str, str]:
+    if isinstance(exc, httpx.TimeoutException):
+        return "the server did not answer in time", "no answer (timed out)"
+    if isinstance(exc, httpx.ConnectError):
+        return "could not connect to the server", "connection refused"
+    if isinstance(exc, httpx.DecodingError):
+        return "the response body could not be decoded", f"undecodable body: {exc}"
+    if isinstance(exc, httpx.TooManyRedirects):
+        return "the server redirects in a loop", "too many redirects"
+    return f"the request failed: {type(exc).__name__}", str(exc) or type(exc).__name__
+
+
+def run_check(
+    check: Check,
+    base_url: str,
+    *,
+    secret_key: str | None = None,
+    timeout: float = CHECK_TIMEOUT,
+    request_timeout: float = REQUEST_TIMEOUT,
+) -> CheckResult:
+    """Run one check against ``base_url``; never raises."""
+    result = CheckResult(
+        id=check.id,
+        chapter=check.chapter,
+        task=check.task,
+        name=check.name,
+        status="passed",
+        points=check.points,
+        max_points=check.points,
+        hint=check.hint,
+    )
+    recorder = _Recorder()
+    client = _client(base_url, recorder, request_timeout)
+    kwargs = {"secret_key": secret_key} if check.needs_secret_key else {}
+    outcome: list[BaseException | None] = []
+
+    def target() -> None:
+        try:
+            check.func(client, **kwargs)
+        except BaseException as exc:  # reported, whatever it is
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    start = time.perf_counter()
+    thread = threading.Thread(target=target, name=f"check-{check.id}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    result.duration = time.perf_counter() - start
+    if thread.is_alive():
+        # The thread is abandoned with its client; it ends with its requests.
+        request, _ = recorder.describe()
+        result.status, result.points = "failed", 0
+        result.message = f"the check did not finish within {timeout:g} s"
+        result.expected = f"every answer within {timeout:g} s"
+        result.got = "still waiting for the server"
+        result.request = request
+        return result
+    client.close()
+    exc = outcome[0]
+    if exc is None:
+        return result
+    result.points = 0
+    last_request, last_got = recorder.describe()
+    if isinstance(exc, CheckSkipped):
+        result.status = "skipped"
+        result.message = str(exc)
+        return result
+    result.status = "failed"
+    if isinstance(exc, CheckFailed):
+        result.message = exc.message
+        result.expected = exc.expected
+        result.got = exc.got or last_got
+        result.request = exc.request or last_request
+        result.measured = exc.measured
+    elif isinstance(exc, httpx.HTTPError):
+        result.message, result.got = _failure_from_http_error(exc)
+        result.request = last_request
+    else:
+        result.status = "error"
+        result.message = f"the check crashed: {type(exc).__name__}: {exc}"
+        result.request = last_request
+        result.got = last_got
+    return result
+
+
+def run_checks(
+    base_url: str,
+    chapter: str | int,
+    task: str | None = None,
+    *,
+    secret_key: str | None = None,
+    timeout: float = CHECK_TIMEOUT,
+    request_timeout: float = REQUEST_TIMEOUT,
+) -> list[CheckResult]:
+    """Run a chapter's checks (or one task's) in order against ``base_url``.
+
+    Args:
+        base_url: the server, e.g. ``http://127.0.0.1:8000``.
+        chapter: ``"02"``, ``2`` or ``"ch02"``.
+        task: only the checks of this task.
+        secret_key: the server's JWT signing key, for the checks that sign
+            tokens themselves; without it they are skipped.
+        timeout: seconds each check may take in all.
+        request_timeout: seconds each HTTP request may take.
+
+    Raises:
+        UnknownChapter, UnknownTask: nothing to run (ValueError subclasses).
+    """
+    checks = checks_for(chapter, task)
+    return [
+        run_check(
+            check,
+            base_url,
+            secret_key=secret_key,
+            timeout=timeout,
+            request_timeout=request_timeout,
+        )
+        for check in checks
+    ]
+
+
+def probe(base_url: str, timeout: float = 5.0) -> None:
+    """Make sure something answers HTTP at ``base_url`` (any status will do).
+
+    Raises:
+        ServerUnreachable: with a one-line reason.
+    """
+    try:
+        httpx.get(base_url.rstrip("/") + "/", timeout=timeout)
+    except httpx.TimeoutException:
+        raise ServerUnreachable(
+            f"no answer from {base_url} within {timeout:g} s"
+        ) from None
+    except httpx.ConnectError:
+        raise ServerUnreachable(
+            f"cannot connect to {base_url}: is the server running?"
+        ) from None
+    except (httpx.HTTPError, ValueError) as exc:
+        raise ServerUnreachable(f"cannot reach {base_url}: {exc}") from None
+
+
+_MARKS = {"passed": "✓", "failed": "✗", "error": "✗", "skipped": "-"}
+
+
+def format_report(results: list[CheckResult], *, title: bool = True) -> str:
+    """The human report: a line per check, details under failures, a total.
+
+    Deterministic for a given outcome: no times, ports or random data.
+    """
+    lines: list[str] = []
+    chapters = list(dict.fromkeys(r.chapter for r in results))
+    if title and len(chapters) == 1:
+        chapter = normalize_chapter(chapters[0])
+        lines.append(f"Chapter {chapter}: {CHAPTERS[chapter][0]}")
+    for r in results:
+        line = f"{_MARKS[r.status]} {r.task} / {r.name}  {r.points}/{r.max_points}"
+        if r.status == "skipped":
+            line += f"  (skipped: {r.message})"
+        lines.append(line)
+        if r.status in ("failed", "error"):
+            lines.append(f"    problem:  {redact(r.message)}")
+            for label, value in (
+                ("request", r.request),
+                ("expected", r.expected),
+                ("got", r.got),
+            ):
+                if value:
+                    lines.append(f"    {label + ':':<9} {redact(value)}")
+            lines.append(f"    hint:     {r.hint}")
+    earned = sum(r.points for r in results)
+    total = sum(r.max_points for r in results)
+    passed = sum(r.passed for r in results)
+    lines.append(f"{earned}/{total} points ({passed}/{len(results)} checks passed)")
+    return "\n".join(lines)

@@ -1,0 +1,96 @@
+"""Live servers for the contract tests: real sockets, as learners' servers are.
+
+Running every chapter's checks against every chapter's app one after
+another takes minutes, mostly spent waiting (the async checks sleep, the
+auth checks hash passwords). ``in_parallel`` runs independent streams of
+checks, each against its own server, at the same time; inside a stream the
+checks still run one by one, as a learner's run does.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from contract_support import LAST, SECRET_KEY, in_parallel
+from fastapi import FastAPI
+
+from course_app.config import Settings
+from course_app.main import create_app
+from coursekit.contracts import CHAPTERS, CheckResult, checks_for, run_check
+from coursekit.serve import LiveServer, serve
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def live() -> Iterator[Callable[[Any], LiveServer]]:
+    """Serve an ASGI app on a free port; every server stops when the session ends."""
+    servers: list[LiveServer] = []
+
+    def start(app: Any) -> LiveServer:
+        server = serve(app, name=f"contracts-{next(_names)}", show=False)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def secret_key() -> str:
+    """The reference servers' SECRET_KEY."""
+    return SECRET_KEY
+
+
+@pytest.fixture(scope="session")
+def reference(
+    live: Callable[[Any], LiveServer], tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[int], str]:
+    """The URL of ``create_app(upto=N)``, served once per N for the session.
+
+    N = 0 is an app with nothing at all (not even docs): the state before
+    chapter 01.
+    """
+    urls: dict[int, str] = {}
+
+    def url(upto: int) -> str:
+        if upto not in urls:
+            if upto == 0:
+                app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+            else:
+                db = tmp_path_factory.mktemp(f"upto{upto}") / "course.db"
+                settings = Settings(
+                    database_url=f"sqlite:///{db}", secret_key=SECRET_KEY
+                )
+                app = create_app(upto=upto, settings=settings)
+            urls[upto] = live(app).url
+        return urls[upto]
+
+    return url
+
+
+@pytest.fixture(scope="session")
+def reference_results(
+    reference: Callable[[int], str],
+) -> dict[tuple[str, int], CheckResult]:
+    """Every check against every reference app from its chapter's one on, and
+    against the app of the chapter before (where it must fail), by
+    ``(check id, upto)``.
+    """
+    # Started here, in one thread: serve() is meant for a notebook's thread.
+    urls = {upto: reference(upto) for upto in range(LAST + 1)}
+
+    def stream(upto: int) -> dict[tuple[str, int], CheckResult]:
+        chapters = [c for c in CHAPTERS if int(c) <= upto + 1]
+        return {
+            (check.id, upto): run_check(check, urls[upto], secret_key=SECRET_KEY)
+            for chapter in chapters
+            for check in checks_for(chapter)
+        }
+
+    streams = in_parallel({upto: (lambda u=upto: stream(u)) for upto in urls})
+    return {key: result for part in streams.values() for key, result in part.items()}

@@ -1,0 +1,36 @@
+"""Every chapter's contract against the reference system, chapter by chapter."""
+
+import pytest
+from contract_support import LAST
+
+from coursekit.contracts import CHAPTERS, CheckResult, checks_for, format_report
+
+# Each check against the app of its own chapter and of every later one:
+# later chapters must keep earlier contracts.
+CASES = [
+    pytest.param(check.id, upto, id=f"{check.id}-upto{upto}")
+    for chapter in CHAPTERS
+    for check in checks_for(chapter)
+    for upto in range(int(chapter), LAST + 1)
+]
+
+
+@pytest.mark.parametrize(("check_id", "upto"), CASES)
+def test_reference_passes(
+    check_id: str,
+    upto: int,
+    reference_results: dict[tuple[str, int], CheckResult],
+) -> None:
+    result = reference_results[check_id, upto]
+    assert result.status == "passed", format_report([result], title=False)
+
+
+@pytest.mark.parametrize("chapter", list(CHAPTERS), ids=lambda c: f"ch{c}")
+def test_previous_chapter_fails_every_check(
+    chapter: str, reference_results: dict[tuple[str, int], CheckResult]
+) -> None:
+    # Before the chapter its endpoints do not exist: a check that passed
+    # anyway would grade nothing.
+    previous = int(chapter) - 1
+    results = [reference_results[c.id, previous] for c in checks_for(chapter)]
+    assert [r.id for r in results if r.status != "failed"] == []
