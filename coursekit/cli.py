@@ -1,0 +1,39 @@
+"""The ``coursekit`` command.
+
+coursekit contract 02 --url http://127.0.0.1:8000   check a live server
+coursekit contract 05 --list                         what chapter 05 checks
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+from coursekit.contracts.__main__ import main as contract_main
+
+COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
+    "contract": (contract_main, "check a live server against a chapter's contract"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch to a sub-command; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print("usage: coursekit COMMAND [ARGS]\n\ncommands:")
+        for name, (_, summary) in COMMANDS.items():
+            print(f"  {name:10} {summary}")
+        print("\n`coursekit COMMAND --help` tells more.")
+        return 0 if args else 2
+    command = COMMANDS.get(args[0])
+    if command is None:
+        print(
+            f"error: unknown command {args[0]!r}; choose from {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
+        return 2
+    return command[0](args[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
