@@ -13,8 +13,9 @@ import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
-from contract_support import LAST, SECRET_KEY, in_parallel
+from contract_support import LAST, SECRET_KEY, SERVERS, in_parallel
 from fastapi import FastAPI
 
 from course_app.config import Settings
@@ -28,15 +29,14 @@ _names = itertools.count()
 @pytest.fixture(scope="session")
 def live() -> Iterator[Callable[[Any], LiveServer]]:
     """Serve an ASGI app on a free port; every server stops when the session ends."""
-    servers: list[LiveServer] = []
 
     def start(app: Any) -> LiveServer:
         server = serve(app, name=f"contracts-{next(_names)}", show=False)
-        servers.append(server)
+        SERVERS[server.url] = server
         return server
 
     yield start
-    for server in servers:
+    for server in SERVERS.values():
         server.stop()
 
 
@@ -83,6 +83,12 @@ def reference_results(
     """
     # Started here, in one thread: serve() is meant for a notebook's thread.
     urls = {upto: reference(upto) for upto in range(LAST + 1)}
+    # Build each app's OpenAPI document now, one app at a time. Generating it
+    # for several apps at once from several threads (only this harness does
+    # that: a notebook or a grading run serves one app a process) gave a 500
+    # once on a cold start.
+    for url in urls.values():
+        httpx.get(url + "/openapi.json")
 
     def stream(upto: int) -> dict[tuple[str, int], CheckResult]:
         chapters = [c for c in CHAPTERS if int(c) <= upto + 1]

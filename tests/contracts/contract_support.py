@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from coursekit.contracts import CHAPTERS
+from coursekit.serve import LiveServer
 
 K = TypeVar("K")
 T = TypeVar("T")
@@ -13,6 +14,8 @@ T = TypeVar("T")
 #: The signing key the reference servers get, so the expiry check can run.
 SECRET_KEY = "contract-tests-signing-key-0123456789abcdef"
 LAST = len(CHAPTERS)
+#: The live servers of this test session, by base URL.
+SERVERS: dict[str, LiveServer] = {}
 
 
 def in_parallel(jobs: Mapping[K, Callable[[], T]]) -> dict[K, T]:
@@ -20,3 +23,13 @@ def in_parallel(jobs: Mapping[K, Callable[[], T]]) -> dict[K, T]:
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         futures = {key: pool.submit(job) for key, job in jobs.items()}
         return {key: future.result() for key, future in futures.items()}
+
+
+def server_errors(url: str) -> str:
+    """What the server at ``url`` logged at ERROR level: the traceback of a 500."""
+    server = SERVERS.get(url)
+    if server is None:
+        return ""
+    lines = server.logs().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("ERROR")), None)
+    return "" if start is None else "\nserver log:\n" + "\n".join(lines[start:])
