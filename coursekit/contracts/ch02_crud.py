@@ -23,6 +23,7 @@ from coursekit.contracts.users import (
     SECRET_FIELDS,
     USER_FIELDS,
     create_user,
+    expect_user,
     find_user,
     new_user,
 )
@@ -122,9 +123,7 @@ def get_user(client: httpx.Client) -> None:
     user = create_user(client, new_user("get"))
     response = client.get(f"/users/{user['id']}")
     body = expect_json(response)
-    expect_fields(body, USER_FIELDS, what="body", response=response)
-    shown = {key: body[key] for key in USER_FIELDS}
-    expect_equal(shown, user, what="user", response=response)
+    expect_user(body, user, response)
 
 
 @check(

@@ -26,8 +26,8 @@ from coursekit.contracts.registry import check
 from coursekit.contracts.users import (
     PASSWORD,
     SECRET_FIELDS,
-    USER_FIELDS,
     create_user,
+    expect_user,
     new_user,
 )
 
@@ -230,9 +230,7 @@ def users_me(client: httpx.Client) -> None:
             expected="UserPublic without password fields",
             response=response,
         )
-    expect_fields(body, USER_FIELDS, what="body", response=response)
-    shown = {key: body[key] for key in USER_FIELDS}
-    expect_equal(shown, user, what="user", response=response)
+    expect_user(body, user, response)
 
 
 @check(

@@ -48,6 +48,15 @@ def create_user(
     return {key: user[key] for key in USER_FIELDS}
 
 
+def expect_user(
+    body: dict[str, Any], user: dict[str, Any], response: httpx.Response
+) -> None:
+    """The body is exactly the public view of ``user``."""
+    expect_fields(body, USER_FIELDS, what="body", response=response)
+    shown = {key: body[key] for key in USER_FIELDS}
+    expect_equal(shown, user, what="user", response=response)
+
+
 def user_page(response: httpx.Response) -> list[dict[str, Any]]:
     """A ``GET /users/`` page, insisting on a list of users ordered by id."""
     page = expect_json(response)
