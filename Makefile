@@ -13,11 +13,12 @@ LAB_ARGS ?=
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 PYTEST_ARGS ?=
 
-.PHONY: lab test lint format clean help
+.PHONY: lab test notebooks lint format clean help
 
 help:
 	@echo "make lab    set up (first time: about a minute) and open JupyterLab on the course"
 	@echo "make test   set up and run the whole test suite"
+	@echo "make notebooks  re-execute the lessons and save their outputs"
 	@echo "make lint   ruff over code and notebooks;  make format  fix formatting"
 
 $(BIN)/python:
@@ -41,6 +42,12 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The saved outputs are what nbval compares against in `make test`.
+NOTEBOOKS ?= notebooks/*.ipynb
+notebooks: $(STAMP)
+	@$(BIN)/ruff format --quiet $(NOTEBOOKS)
+	@$(BIN)/coursekit run $(NOTEBOOKS)
 
 lint: $(STAMP)
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -2,6 +2,7 @@
 
 coursekit contract 02 --url http://127.0.0.1:8000   check a live server
 coursekit contract 05 --list                         what chapter 05 checks
+coursekit run notebooks/01_hello_world.ipynb         execute and save a notebook
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from coursekit.contracts.__main__ import main as contract_main
+from coursekit.notebooks import main as run_main
 
 COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "contract": (contract_main, "check a live server against a chapter's contract"),
+    "run": (run_main, "execute notebooks top to bottom and save their outputs"),
 }
 
 

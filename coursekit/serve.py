@@ -30,6 +30,7 @@ from typing import Any
 import uvicorn
 
 from coursekit import proxy
+from coursekit.errors import CourseError
 
 __all__ = ["LiveServer", "ServeError", "running_servers", "serve"]
 
@@ -42,7 +43,7 @@ _registry: dict[str, LiveServer] = {}
 _registry_lock = threading.Lock()
 
 
-class ServeError(RuntimeError):
+class ServeError(CourseError):
     """The server could not be started; the message says why and what to do."""
 
 
@@ -218,6 +219,11 @@ class LiveServer:
         with contextlib.suppress(OSError):
             self._sock.close()
         logging.getLogger("uvicorn").removeHandler(self._logs)
+
+    @property
+    def app(self) -> Any:
+        """The ASGI application this server was started with."""
+        return self._server.config.app
 
     @property
     def running(self) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -19,6 +20,7 @@ from typing import NoReturn
 from coursekit.contracts.registry import checks_for
 from coursekit.contracts.runner import (
     CHECK_TIMEOUT,
+    SECRET_KEY_ENV,
     ServerUnreachable,
     format_report,
     probe,
@@ -47,7 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--secret-key",
-        help="the server's SECRET_KEY, for checks that sign their own tokens",
+        default=os.environ.get(SECRET_KEY_ENV),
+        help="the server's SECRET_KEY, for checks that sign their own tokens "
+        f"(default: ${SECRET_KEY_ENV}, which keeps it off the command line)",
     )
     parser.add_argument(
         "--timeout",

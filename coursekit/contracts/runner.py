@@ -34,6 +34,8 @@ __all__ = [
 
 #: Seconds one check may take in all (the slowest correct check needs ~1.5 s).
 CHECK_TIMEOUT = 30.0
+#: The environment variable the CLI reads the server's signing key from.
+SECRET_KEY_ENV = "COURSEKIT_SECRET_KEY"
 #: Seconds one request may take (a wrong server may wait up to 5 s on purpose).
 REQUEST_TIMEOUT = 10.0
 

@@ -30,7 +30,9 @@ def test_no_command_is_a_usage_error() -> None:
 def test_unknown_command_is_one_clear_line() -> None:
     result = run("grdae")
     assert result.returncode == 2
-    assert result.stderr == ("error: unknown command 'grdae'; choose from contract\n")
+    assert result.stderr == (
+        "error: unknown command 'grdae'; choose from contract, run\n"
+    )
 
 
 def test_contract_lists_a_chapters_checks() -> None:

@@ -1,0 +1,188 @@
+"""Execute course notebooks top to bottom in a fresh kernel and save them.
+
+``coursekit run notebooks/*.ipynb`` (or ``make notebooks``) is how the saved
+outputs of the lessons are made. It runs each notebook the way nbval will
+check it: the kernel of this environment, started in the notebook's folder,
+a time limit per cell. Before saving, the same sanitizer rules that nbval
+applies (``tests/nbval-sanitize.cfg``) are applied to the outputs, so the
+files hold no ports or other machine-specific values; a notebook that fails
+is left untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import nbformat
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+from coursekit.errors import CourseError
+
+__all__ = ["NotebookError", "execute", "load_sanitizer", "main", "sanitize"]
+
+#: The rules nbval applies before comparing outputs; the saved files get them too.
+SANITIZER = Path(__file__).resolve().parent.parent / "tests" / "nbval-sanitize.cfg"
+#: Seconds any one cell may run; the same limit nbval gets.
+CELL_TIMEOUT = 120
+#: Metadata that differs between machines and means nothing to a reader.
+_VOLATILE_LANGUAGE_INFO = ("version",)
+
+
+class NotebookError(CourseError):
+    """A notebook could not be executed; the message names the cell."""
+
+
+def load_sanitizer(path: Path = SANITIZER) -> list[tuple[str, str]]:
+    """The (regex, replacement) pairs of an nbval sanitizer file.
+
+    nbval's format: a ``regex:`` line immediately followed by a ``replace:``
+    line. Anything else is a mistake nbval would ignore silently, so here
+    it is an error.
+    """
+    pairs: list[tuple[str, str]] = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    pending: str | None = None
+    for number, line in enumerate(lines, 1):
+        if line.startswith("regex: "):
+            if pending is not None:
+                raise NotebookError(f"{path}:{number}: two regex: lines in a row")
+            pending = line.removeprefix("regex: ")
+            re.compile(pending)
+        elif line.startswith("replace: "):
+            if pending is None:
+                raise NotebookError(f"{path}:{number}: replace: without regex:")
+            pairs.append((pending, line.removeprefix("replace: ")))
+            pending = None
+        elif (line.strip() and not line.startswith("#")) or pending is not None:
+            raise NotebookError(
+                f"{path}:{number}: expected a 'regex: ' line followed at once by a "
+                "'replace: ' line (nbval drops anything else without a word)"
+            )
+    if pending is not None:
+        raise NotebookError(f"{path}: the last regex: has no replace: line")
+    return pairs
+
+
+def _sanitize_value(value: object, rules: list[tuple[str, str]]) -> object:
+    if isinstance(value, str):
+        for regex, replacement in rules:
+            value = re.sub(regex, replacement, value)
+        return value
+    if isinstance(value, list):
+        return [_sanitize_value(v, rules) for v in value]
+    return value
+
+
+def sanitize(nb: nbformat.NotebookNode, rules: list[tuple[str, str]]) -> None:
+    """Apply the rules to every text output, in place, as nbval does."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output["text"] = _sanitize_value(output["text"], rules)
+            for mime, value in output.get("data", {}).items():
+                if mime.startswith("text/"):
+                    output["data"][mime] = _sanitize_value(value, rules)
+    language_info = nb.metadata.get("language_info", {})
+    for key in _VOLATILE_LANGUAGE_INFO:
+        language_info.pop(key, None)
+
+
+def _failure(path: Path, nb: nbformat.NotebookNode, exc: Exception) -> NotebookError:
+    index = next(
+        (
+            i
+            for i, cell in enumerate(nb.cells)
+            if any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+        ),
+        None,
+    )
+    where = f"cell {index + 1}" if index is not None else "a cell"
+    if isinstance(exc, CellTimeoutError):
+        return NotebookError(f"{path}: {where} ran longer than the cell time limit.")
+    if isinstance(exc, DeadKernelError):
+        return NotebookError(f"{path}: the kernel died while running {where}.")
+    detail = getattr(exc, "ename", type(exc).__name__)
+    value = getattr(exc, "evalue", str(exc))
+    return NotebookError(
+        f"{path}: {where} raised {detail}: {value}\n"
+        "(a cell that is meant to raise needs the tag 'raises-exception')"
+    )
+
+
+def execute(path: Path, *, cell_timeout: float = CELL_TIMEOUT) -> nbformat.NotebookNode:
+    """Run the notebook at ``path`` in a fresh kernel; returns it with outputs.
+
+    Raises:
+        NotebookError: a cell failed (unless tagged ``raises-exception``),
+            timed out, or killed the kernel.
+    """
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except (OSError, ValueError) as exc:
+        raise NotebookError(f"{path}: not a readable notebook ({exc})") from None
+    with tempfile.TemporaryDirectory(prefix="coursekit-kernel-") as sockets:
+        # IPC sockets in a private folder: no TCP ports for other local users
+        # to talk to (ipykernel warns about unencrypted TCP otherwise).
+        km = KernelManager(
+            kernel_name="python3", transport="ipc", ip=str(Path(sockets, "kernel"))
+        )
+        client = NotebookClient(
+            nb,
+            km=km,
+            timeout=cell_timeout,
+            record_timing=False,
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        try:
+            client.execute()
+        except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+            raise _failure(path, nb, exc) from None
+    return nb
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coursekit run",
+        description="Execute notebooks top to bottom and save their outputs.",
+    )
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=CELL_TIMEOUT,
+        help=f"seconds any one cell may run (default {CELL_TIMEOUT})",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Execute and save each notebook; returns 1 if any failed."""
+    args = _parser().parse_args(argv)
+    try:
+        rules = load_sanitizer()
+    except (OSError, NotebookError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    failed = 0
+    for path in args.notebooks:
+        start = time.perf_counter()
+        print(f"==> {path}", end=" ", flush=True)
+        try:
+            nb = execute(path, cell_timeout=args.timeout)
+        except NotebookError as exc:
+            failed += 1
+            print("FAILED (file left unchanged)")
+            print(f"    {exc}", file=sys.stderr)
+            continue
+        sanitize(nb, rules)
+        nbformat.write(nb, path)
+        print(f"ok ({time.perf_counter() - start:.1f} s)")
+    return 1 if failed else 0
