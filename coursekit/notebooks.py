@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import nbformat
-from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from traitlets.config import Config
 
 from coursekit.errors import CourseError
 
@@ -95,20 +95,21 @@ def sanitize(nb: nbformat.NotebookNode, rules: list[tuple[str, str]]) -> None:
         language_info.pop(key, None)
 
 
-def _failure(path: Path, nb: nbformat.NotebookNode, exc: Exception) -> NotebookError:
-    index = next(
-        (
-            i
-            for i, cell in enumerate(nb.cells)
-            if any(o.get("output_type") == "error" for o in cell.get("outputs", []))
-        ),
-        None,
-    )
-    where = f"cell {index + 1}" if index is not None else "a cell"
+def _failure(
+    path: Path, cell: int | None, exc: Exception, timeout: float, kernel_log: str
+) -> NotebookError:
+    where = f"cell {cell + 1}" if cell is not None else "a cell"
     if isinstance(exc, CellTimeoutError):
-        return NotebookError(f"{path}: {where} ran longer than the cell time limit.")
+        return NotebookError(
+            f"{path}: {where} ran longer than {timeout:g} s, the limit per cell. "
+            "Look for a wait that never ends, or pass a larger --timeout."
+        )
     if isinstance(exc, DeadKernelError):
-        return NotebookError(f"{path}: the kernel died while running {where}.")
+        tail = "\n".join(kernel_log.strip().splitlines()[-10:])
+        return NotebookError(
+            f"{path}: the kernel died while running {where}."
+            + (f" Its last words:\n{tail}" if tail else "")
+        )
     detail = getattr(exc, "ename", type(exc).__name__)
     value = getattr(exc, "evalue", str(exc))
     return NotebookError(
@@ -131,20 +132,31 @@ def execute(path: Path, *, cell_timeout: float = CELL_TIMEOUT) -> nbformat.Noteb
     with tempfile.TemporaryDirectory(prefix="coursekit-kernel-") as sockets:
         # IPC sockets in a private folder: no TCP ports for other local users
         # to talk to (ipykernel warns about unencrypted TCP otherwise).
-        km = KernelManager(
-            kernel_name="python3", transport="ipc", ip=str(Path(sockets, "kernel"))
-        )
+        config = Config()
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(Path(sockets, "kernel"))
         client = NotebookClient(
             nb,
-            km=km,
-            timeout=cell_timeout,
+            config=config,
+            kernel_name="python3",
+            timeout=int(cell_timeout),
             record_timing=False,
             resources={"metadata": {"path": str(path.parent)}},
         )
-        try:
-            client.execute()
-        except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
-            raise _failure(path, nb, exc) from None
+        running: list[int] = []
+        client.on_cell_start = lambda cell, cell_index: running.append(cell_index)
+        # The kernel's own log (not the cells' output, which comes over
+        # ZMQ) would interleave with ours; keep it for when the kernel dies.
+        kernel_log = Path(sockets, "kernel.log")
+        with kernel_log.open("w") as log:
+            try:
+                client.execute(stdout=log, stderr=log)
+            except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+                log.flush()
+                cell = running[-1] if running else None
+                raise _failure(
+                    path, cell, exc, cell_timeout, kernel_log.read_text()
+                ) from None
     return nb
 
 
@@ -179,8 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             nb = execute(path, cell_timeout=args.timeout)
         except NotebookError as exc:
             failed += 1
-            print("FAILED (file left unchanged)")
-            print(f"    {exc}", file=sys.stderr)
+            print("FAILED (file left unchanged)", flush=True)
+            print(f"    {exc}", file=sys.stderr, flush=True)
             continue
         sanitize(nb, rules)
         nbformat.write(nb, path)
