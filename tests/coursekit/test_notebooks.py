@@ -127,7 +127,7 @@ def test_run_saves_outputs_and_a_failure_names_the_cell_and_keeps_the_file(
 def test_a_cell_over_the_time_limit_fails_the_notebook(tmp_path: Path, capsys) -> None:
     slow = write_notebook(tmp_path / "slow.ipynb", code("import time; time.sleep(30)"))
     assert main([str(slow), "--timeout", "1"]) == 1
-    assert "cell 1 ran longer than the per-cell limit" in capsys.readouterr().err
+    assert "cell 1 ran longer than 1 s, the limit per cell" in capsys.readouterr().err
 
 
 def test_a_kernel_that_dies_is_reported_with_the_cell(tmp_path: Path, capsys) -> None:
