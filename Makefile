@@ -1,4 +1,4 @@
-# Two commands set everything up on a machine with Python >= 3.10 and make:
+# Two commands set everything up on a machine with Python >= 3.11 and make:
 #   make lab    create .venv if needed, install the course, open JupyterLab
 #   make test   the same set-up, then the whole test suite
 # Both are idempotent: when pyproject.toml has not changed since the last
@@ -22,8 +22,8 @@ help:
 	@echo "make lint   ruff over code and notebooks;  make format  fix formatting"
 
 $(BIN)/python:
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || { \
-	  echo "This course needs Python 3.10 or newer; '$(PYTHON)' is $$($(PYTHON) --version 2>&1 || echo missing)."; \
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "This course needs Python 3.11 or newer (FastAPI 0.165 does); '$(PYTHON)' is $$($(PYTHON) --version 2>&1 || echo missing)."; \
 	  echo "Install a newer Python, or point make at one: make $(MAKECMDGOALS) PYTHON=python3.12"; \
 	  exit 1; }
 	@echo "==> creating $(VENV) with $$($(PYTHON) --version)"

@@ -1,6 +1,6 @@
 """Password hashing (argon2 via pwdlib) and access tokens (JWT via PyJWT)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from pwdlib import PasswordHash
@@ -33,7 +33,7 @@ def create_access_token(
     now: datetime | None = None,
 ) -> str:
     """A signed JWT for `subject` that expires after `expires_delta`."""
-    issued_at = now or datetime.now(timezone.utc)
+    issued_at = now or datetime.now(UTC)
     claims = {"sub": subject, "iat": issued_at, "exp": issued_at + expires_delta}
     return jwt.encode(claims, secret_key, algorithm=ALGORITHM)
 

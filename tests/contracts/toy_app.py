@@ -10,7 +10,7 @@ import hashlib
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import jwt
@@ -116,7 +116,7 @@ def make_app(
                 raise HTTPException(
                     401, "Incorrect email or password", {"WWW-Authenticate": "Bearer"}
                 )
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             claims: dict[str, Any] = {"sub": str(user["id"]), "iat": now}
             if token_exp:
                 claims["exp"] = now + timedelta(minutes=30)

@@ -1,6 +1,6 @@
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
@@ -46,7 +46,7 @@ def test_dummy_hash_costs_as_much_as_a_real_one() -> None:
 
 
 def test_token_round_trip() -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     token = security.create_access_token("42", secret_key=KEY, expires_delta=HOUR)
     assert security.decode_access_token(token, secret_key=KEY) == "42"
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
@@ -60,7 +60,7 @@ def test_expired_token() -> None:
         "42",
         secret_key=KEY,
         expires_delta=timedelta(minutes=30),
-        now=datetime.now(timezone.utc) - timedelta(minutes=31),
+        now=datetime.now(UTC) - timedelta(minutes=31),
     )
     with pytest.raises(jwt.ExpiredSignatureError):
         security.decode_access_token(token, secret_key=KEY)
@@ -82,7 +82,7 @@ def test_tampered_payload() -> None:
 
 
 def test_alg_none_is_refused() -> None:
-    now = int(datetime.now(timezone.utc).timestamp())
+    now = int(datetime.now(UTC).timestamp())
     claims = {"sub": "42", "iat": now, "exp": now + 3600}
     unsigned = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
     with pytest.raises(jwt.InvalidTokenError):
@@ -91,7 +91,7 @@ def test_alg_none_is_refused() -> None:
 
 def test_other_hmac_algorithm_is_refused() -> None:
     # Same key, but only HS256 is accepted.
-    now = int(datetime.now(timezone.utc).timestamp())
+    now = int(datetime.now(UTC).timestamp())
     token = jwt.encode(
         {"sub": "42", "iat": now, "exp": now + 3600}, "s" * 64, algorithm="HS512"
     )
@@ -101,7 +101,7 @@ def test_other_hmac_algorithm_is_refused() -> None:
 
 @pytest.mark.parametrize("missing", ["exp", "iat", "sub"])
 def test_required_claims(missing: str) -> None:
-    now = int(datetime.now(timezone.utc).timestamp())
+    now = int(datetime.now(UTC).timestamp())
     claims = {"sub": "42", "iat": now, "exp": now + 3600}
     del claims[missing]
     token = jwt.encode(claims, KEY, algorithm="HS256")

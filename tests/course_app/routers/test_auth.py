@@ -1,7 +1,7 @@
 import base64
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import jwt
@@ -37,7 +37,7 @@ def me(client: TestClient, token: str) -> Any:
 
 
 def _token(settings: Settings, **claims: Any) -> str:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     base = {"sub": "1", "iat": now, "exp": now + timedelta(minutes=5)}
     return jwt.encode(base | claims, settings.signing_key, algorithm="HS256")
 
@@ -148,7 +148,7 @@ def _b64(data: dict[str, Any]) -> str:
 
 
 def _bad_tokens(settings: Settings, user_id: int) -> dict[str, str]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     good = _token(settings, sub=str(user_id))
     header, _, signature = good.split(".")
     claims = {"sub": str(user_id), "iat": int(now.timestamp()), "exp": 2**40}

@@ -1,0 +1,142 @@
+"""The lessons as files: complete, saved with clean outputs, and really tested.
+
+nbval (in make test) re-runs each lesson and compares outputs; these tests
+check what nbval cannot: that every lesson is there and was saved after a
+full run, that its outputs hold nothing machine-specific, that it ends with
+its chapter's check passing, and that a broken lesson makes nbval fail.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from coursekit.contracts.registry import checks_for
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSONS = {
+    "01": "01_hello_world.ipynb",
+    "02": "02_crud.ipynb",
+    "03": "03_async.ipynb",
+    "04": "04_dependency_injection.ipynb",
+    "05": "05_oauth2_jwt.ipynb",
+    "06": "06_optimization.ipynb",
+}
+#: What must never be in a saved output: it differs between machines or runs.
+MACHINE_SPECIFIC = {
+    "a port": re.compile(r"(127\.0\.0\.1|localhost):\d"),
+    "an absolute path": re.compile(r"(/work/|/home/|/root/|/tmp/|/Users/|[A-Z]:\\\\)"),
+    "a memory address": re.compile(r"\b0x[0-9a-f]{8,}\b"),
+    "a terminal colour code": re.compile(r"\x1b\["),
+}
+
+
+def load(chapter: str) -> nbformat.NotebookNode:
+    return nbformat.read(ROOT / "notebooks" / LESSONS[chapter], as_version=4)
+
+
+def tags(cell: nbformat.NotebookNode) -> list[str]:
+    return cell.metadata.get("tags", [])
+
+
+def output_text(cell: nbformat.NotebookNode) -> str:
+    return json.dumps(cell.get("outputs", []), ensure_ascii=False)
+
+
+def test_the_lessons_folder_holds_exactly_the_six_lessons() -> None:
+    found = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+    assert found == sorted(LESSONS.values())
+
+
+@pytest.mark.parametrize("chapter", LESSONS)
+def test_every_code_cell_was_run_in_order_and_only_tagged_cells_raise(
+    chapter: str,
+) -> None:
+    code = [c for c in load(chapter).cells if c.cell_type == "code"]
+    counts = [c.execution_count for c in code]
+    assert counts == list(range(1, len(code) + 1)), "save it with `make notebooks`"
+    for cell in code:
+        raised = any(o.output_type == "error" for o in cell.outputs)
+        assert raised == ("raises-exception" in tags(cell)), cell.source[:80]
+
+
+@pytest.mark.parametrize("chapter", LESSONS)
+def test_saved_outputs_hold_nothing_machine_specific(chapter: str) -> None:
+    nb = load(chapter)
+    assert nb.metadata.kernelspec.name == "python3"
+    assert "version" not in nb.metadata.get("language_info", {})
+    for index, cell in enumerate(nb.cells):
+        text = output_text(cell)
+        for what, pattern in MACHINE_SPECIFIC.items():
+            found = pattern.search(text)
+            assert not found, f"cell {index + 1} shows {what}: {found.group()!r}"
+        assert "execution" not in cell.metadata  # no timings
+
+
+@pytest.mark.parametrize("chapter", LESSONS)
+def test_a_lesson_opens_with_its_plan_and_ends_with_its_check_passing(
+    chapter: str,
+) -> None:
+    nb = load(chapter)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown"
+    assert first.source.startswith(f"# {chapter} · ")
+    assert re.search(r"\d+\s*(minutes|min)", first.source), "say how long it takes"
+    last_code = [c for c in nb.cells if c.cell_type == "code"][-1]
+    assert re.search(rf"check\(\s*[\"']{chapter}[\"']", last_code.source)
+    assert "nbval-ignore-output" not in tags(last_code)
+    points = sum(c.points for c in checks_for(chapter))
+    count = len(checks_for(chapter))
+    report = output_text(last_code)
+    assert f"{points}/{points} points ({count}/{count} checks passed)" in report
+    assert nb.cells[-1].cell_type == "markdown"
+    assert "next" in nb.cells[-1].source.lower()
+
+
+@pytest.mark.parametrize("chapter", LESSONS)
+def test_measured_cells_assert_their_claims(chapter: str) -> None:
+    # A cell whose output is not compared must still be able to fail.
+    for cell in load(chapter).cells:
+        if "nbval-ignore-output" in tags(cell):
+            assert "assert" in cell.source or "check(" in cell.source, cell.source[:80]
+
+
+@pytest.mark.slow
+def test_a_broken_line_in_a_lesson_fails_at_the_cell_that_shows_it(
+    tmp_path: Path,
+) -> None:
+    nb = load("01")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    definer = next(i for i, c in enumerate(code) if '"Hello, FastAPI"' in c.source)
+    code[definer].source = code[definer].source.replace(
+        '"Hello, FastAPI"', '"Hello, World"'
+    )
+    shows = next(
+        i
+        for i, c in enumerate(code)
+        if i > definer and "Hello, FastAPI" in output_text(c)
+    )
+    broken = tmp_path / LESSONS["01"]
+    nbformat.write(nb, broken)
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    shutil.copy(ROOT / "conftest.py", tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(broken)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stdout[-3000:]
+    failed = re.findall(r"^FAILED \S+::Cell (\d+)", done.stdout, re.MULTILINE)
+    # nbval numbers the code cells from 0.
+    assert failed, done.stdout[-3000:]
+    assert int(failed[0]) == shows, done.stdout[-3000:]
+    assert "Hello, World" in done.stdout
