@@ -58,7 +58,11 @@ def show(response: httpx.Response, *headers: str) -> None:
 
         show(httpx.get(server.url + "/users/me"), "www-authenticate")
     """
-    print(f"HTTP {response.status_code} {response.reason_phrase}")
+    # The phrase from httpx's table, not the one the server sent: uvicorn takes
+    # it from Python's http module, which renamed some between versions
+    # (422 is "Unprocessable Content" from Python 3.13 on).
+    phrase = httpx.codes.get_reason_phrase(response.status_code)
+    print(f"HTTP {response.status_code} {phrase}".rstrip())
     for name in ("content-type", *headers):
         value = response.headers.get(name)
         print(f"{name}: {value if value is not None else '(not sent)'}")

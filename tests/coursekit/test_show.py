@@ -75,3 +75,9 @@ def test_a_huge_body_is_summarised(capsys) -> None:
 def test_invalid_json_with_a_json_content_type_is_shown_as_text(capsys) -> None:
     show(response(content=b"{oops", headers={"content-type": "application/json"}))
     assert capsys.readouterr().out.endswith("{oops\n")
+
+
+def test_the_status_phrase_does_not_depend_on_the_servers_python(capsys) -> None:
+    # uvicorn on Python 3.13+ sends "Unprocessable Content" for 422.
+    show(response(422, json={}, extensions={"reason_phrase": b"Unprocessable Content"}))
+    assert capsys.readouterr().out.startswith("HTTP 422 Unprocessable Entity\n")
