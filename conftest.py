@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from coursekit.notebooks import SANITIZER
+from pathlib import Path
+
+import pytest
 
 
-def pytest_configure(config) -> None:
-    # An absolute path, so that nbval finds the sanitizer from any folder.
-    if getattr(config.option, "nbval_sanitize_with", None) is None:
-        config.option.nbval_sanitize_with = str(SANITIZER)
+def pytest_configure(config: pytest.Config) -> None:
+    # pyproject.toml names the sanitizer relative to the repository; resolve
+    # it there, so that nbval finds it whatever folder pytest runs from.
+    option = config.option
+    given = getattr(option, "nbval_sanitize_with", None)
+    if given and not Path(given).is_absolute():
+        option.nbval_sanitize_with = str(config.rootpath / given)

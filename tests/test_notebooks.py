@@ -127,6 +127,8 @@ def test_a_broken_line_in_a_lesson_fails_at_the_cell_that_shows_it(
     nbformat.write(nb, broken)
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     shutil.copy(ROOT / "conftest.py", tmp_path)
+    (tmp_path / "tests").mkdir()
+    shutil.copy(ROOT / "tests" / "nbval-sanitize.cfg", tmp_path / "tests")
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(broken)],
         cwd=tmp_path,

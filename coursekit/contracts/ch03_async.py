@@ -254,7 +254,7 @@ def delay_out_of_range_422(client: httpx.Client) -> None:
     task="delay_validation",
     points=1,
     hint="`nan` compares false with everything, so `if delay > 2` lets it "
-    "through; `Query(ge=0, le=2)` rejects it.",
+    "through; `Query(ge=0, le=2, allow_inf_nan=False)` rejects it and says why.",
 )
 def delay_nan_422(client: httpx.Client) -> None:
     for url, params in _DELAY_URLS:
