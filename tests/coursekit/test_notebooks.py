@@ -99,8 +99,18 @@ def test_execute_runs_in_the_notebooks_folder_and_allows_tagged_errors(
     nb = execute(path)
     assert nb.cells[0].outputs[0].text == f"{tmp_path}\n"
     assert nb.cells[1].outputs[0].ename == "ValueError"
+    assert len(nb.cells[1].outputs[0].traceback) > 1
     assert nb.cells[2].outputs[0].text == "after\n"
     assert "execution" not in nb.cells[0].metadata  # no timings saved
+
+
+def test_saved_tracebacks_keep_only_their_last_line(tmp_path: Path) -> None:
+    raising = code("raise ValueError('shown on purpose')")
+    raising.metadata.tags = ["raises-exception"]
+    path = write_notebook(tmp_path / "raises.ipynb", raising)
+    assert main([str(path)]) == 0
+    [error] = nbformat.read(path, as_version=4).cells[0].outputs
+    assert error.traceback == ["ValueError: shown on purpose"]
 
 
 def test_run_saves_outputs_and_a_failure_names_the_cell_and_keeps_the_file(
