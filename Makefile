@@ -13,12 +13,13 @@ LAB_ARGS ?=
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 PYTEST_ARGS ?=
 
-.PHONY: lab test notebooks lint format clean help
+.PHONY: lab test notebooks exercises lint format clean help
 
 help:
 	@echo "make lab    set up (first time: about a minute) and open JupyterLab on the course"
 	@echo "make test   set up and run the whole test suite"
-	@echo "make notebooks  re-execute the lessons and save their outputs"
+	@echo "make notebooks  re-execute lessons and solutions, save outputs, rebuild exercises/"
+	@echo "make exercises  regenerate exercises/ from solutions/"
 	@echo "make lint   ruff over code and notebooks;  make format  fix formatting"
 
 $(BIN)/python:
@@ -44,10 +45,15 @@ test: $(STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The saved outputs are what nbval compares against in `make test`.
-NOTEBOOKS ?= notebooks/*.ipynb
+NOTEBOOKS ?= notebooks/*.ipynb $(wildcard solutions/*.ipynb)
 notebooks: $(STAMP)
 	@$(BIN)/ruff format --quiet $(NOTEBOOKS)
 	@$(BIN)/coursekit run $(NOTEBOOKS)
+	@$(BIN)/coursekit build
+
+# exercises/ is generated from solutions/; a test fails when it is stale.
+exercises: $(STAMP)
+	@$(BIN)/coursekit build
 
 lint: $(STAMP)
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -3,6 +3,7 @@
 coursekit contract 02 --url http://127.0.0.1:8000   check a live server
 coursekit contract 05 --list                         what chapter 05 checks
 coursekit run notebooks/01_hello_world.ipynb         execute and save a notebook
+coursekit build [--check]                            exercises/ from solutions/
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
+from coursekit.build import main as build_main
 from coursekit.contracts.__main__ import main as contract_main
 from coursekit.notebooks import main as run_main
 
 COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "contract": (contract_main, "check a live server against a chapter's contract"),
     "run": (run_main, "execute notebooks top to bottom and save their outputs"),
+    "build": (build_main, "generate exercises/ from solutions/ (--check: up to date?)"),
 }
 
 

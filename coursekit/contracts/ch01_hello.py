@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from coursekit.contracts.expect import (
@@ -73,6 +75,10 @@ def float_item_id_422(client: httpx.Client) -> None:
     expect_validation_error(response, ["path", "item_id"], error_type="int_parsing")
 
 
+_PATHS = ("/", "/items/{item_id}")
+_SPEC_URL = re.compile(r"""["']([^"'\s]*openapi\.json)["']""")
+
+
 def _expect_html(response: httpx.Response) -> None:
     expect_status(response, 200)
     content_type = expect_header(response, "content-type")
@@ -85,24 +91,60 @@ def _expect_html(response: httpx.Response) -> None:
         )
 
 
+def _missing_paths(client: httpx.Client, spec_url: str) -> tuple[list[str], str]:
+    response = client.get(spec_url)
+    schema = expect_json(response)
+    paths = schema.get("paths") if isinstance(schema, dict) else None
+    if not isinstance(paths, dict):
+        fail(
+            "no paths in the schema",
+            expected='an object with "paths"',
+            response=response,
+        )
+    got = '"paths": ' + ", ".join(sorted(paths)) if paths else "no paths"
+    return [p for p in _PATHS if p not in paths], got
+
+
+def _expect_docs_page(client: httpx.Client, path: str) -> None:
+    # A docs page counts when it documents this app: it must load the app's
+    # OpenAPI document, and that must list the chapter's routes (an app with
+    # no routes of its own still serves an empty /docs).
+    response = client.get(path)
+    _expect_html(response)
+    found = _SPEC_URL.search(response.text)
+    if found is None:
+        fail(
+            f"{path} does not point at an OpenAPI document",
+            expected="a page that loads /openapi.json",
+            response=response,
+        )
+    missing, got = _missing_paths(client, found.group(1))
+    if missing:
+        fail(
+            f"{path} documents an API without " + ", ".join(missing),
+            expected="documentation listing " + " and ".join(_PATHS),
+            got=got,
+        )
+
+
 @check(
     task="docs",
     points=1,
-    hint="FastAPI serves Swagger UI at /docs unless `docs_url=None` is passed "
-    "to `FastAPI(...)`.",
+    hint="FastAPI serves Swagger UI at /docs (unless `docs_url=None` is passed "
+    "to `FastAPI(...)`), documenting every route of the app it belongs to.",
 )
 def swagger_ui(client: httpx.Client) -> None:
-    _expect_html(client.get("/docs"))
+    _expect_docs_page(client, "/docs")
 
 
 @check(
     task="docs",
     points=1,
-    hint="FastAPI serves ReDoc at /redoc unless `redoc_url=None` is passed "
-    "to `FastAPI(...)`.",
+    hint="FastAPI serves ReDoc at /redoc (unless `redoc_url=None` is passed "
+    "to `FastAPI(...)`), documenting every route of the app it belongs to.",
 )
 def redoc(client: httpx.Client) -> None:
-    _expect_html(client.get("/redoc"))
+    _expect_docs_page(client, "/redoc")
 
 
 @check(
@@ -112,20 +154,10 @@ def redoc(client: httpx.Client) -> None:
     "that both routes are registered on the app you serve.",
 )
 def openapi_lists_paths(client: httpx.Client) -> None:
-    response = client.get("/openapi.json")
-    schema = expect_json(response)
-    paths = schema.get("paths") if isinstance(schema, dict) else None
-    if not isinstance(paths, dict):
-        fail(
-            "no paths in the schema",
-            expected='an object with "paths"',
-            response=response,
-        )
-    missing = [p for p in ("/", "/items/{item_id}") if p not in paths]
+    missing, got = _missing_paths(client, "/openapi.json")
     if missing:
         fail(
             "the schema lacks " + ", ".join(missing),
             expected='"paths" with "/" and "/items/{item_id}"',
-            got='"paths": ' + ", ".join(sorted(paths)) if paths else "no paths",
-            response=response,
+            got=got,
         )
