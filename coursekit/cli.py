@@ -13,11 +13,13 @@ from collections.abc import Callable, Sequence
 
 from coursekit.build import main as build_main
 from coursekit.contracts.__main__ import main as contract_main
+from coursekit.grading.cli import main as grade_main
 from coursekit.notebooks import main as run_main
 
 COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "contract": (contract_main, "check a live server against a chapter's contract"),
     "run": (run_main, "execute notebooks top to bottom and save their outputs"),
+    "grade": (grade_main, "grade a batch of submitted notebooks (instructors)"),
     "build": (build_main, "generate exercises/ from solutions/ (--check: up to date?)"),
 }
 

@@ -1,0 +1,103 @@
+"""``coursekit grade SUBMISSIONS...``: grade a batch of notebooks.
+
+    coursekit grade submissions/ --out grades --jobs 2
+    coursekit grade alice.ipynb bob.ipynb --chapter 02 --hidden hidden_checks/
+
+Exit status: 0 when the batch ran (whatever the grades), 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from coursekit.grading.batch import GradeError, GradeSettings, grade_batch
+from coursekit.grading.submission import Limits, find_submissions
+
+__all__ = ["main"]
+
+USAGE_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"error: {message} (see --help)\n")
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    defaults = Limits()
+    parser = _Parser(
+        prog="coursekit grade",
+        description="Run each submitted notebook in a fresh kernel, serve its "
+        "`app` and grade it against the chapter's contract. Writes grades.csv, "
+        "results.json and feedback/<submission>.txt into --out.",
+    )
+    parser.add_argument(
+        "submissions", nargs="+", type=Path, help=".ipynb files or folders of them"
+    )
+    parser.add_argument(
+        "--chapter", help="chapter number (default: the NN_ prefix of the file names)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("grades"), help="output folder (grades/)"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="kernels to run at once (default 1)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive,
+        default=defaults.timeout,
+        help=f"seconds a whole notebook may run (default {defaults.timeout:g})",
+    )
+    parser.add_argument(
+        "--cell-timeout",
+        type=_positive,
+        default=defaults.cell_timeout,
+        help=f"seconds one cell may run (default {defaults.cell_timeout:g})",
+    )
+    parser.add_argument(
+        "--hidden",
+        type=Path,
+        help="folder of .py files declaring extra checks with "
+        "coursekit.contracts.registry.check",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="re-grade submissions already graded with the same content",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.jobs < 1:
+        print("error: --jobs must be at least 1", file=sys.stderr)
+        return USAGE_ERROR
+    settings = GradeSettings(
+        out=args.out,
+        chapter=args.chapter,
+        jobs=args.jobs,
+        limits=Limits(cell_timeout=args.cell_timeout, timeout=args.timeout),
+        hidden=args.hidden,
+        force=args.force,
+    )
+    try:
+        submissions = find_submissions(args.submissions)
+        grade_batch(submissions, settings)
+    except (OSError, GradeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    return 0
