@@ -249,7 +249,12 @@ async def _execute_and_check(
         return max(1, int(min(limits.cell_timeout, left) + 0.999))
 
     client.timeout_func = cell_timeout
-    env = dict(os.environ, **{GRADING_ENV: "1"})
+    # A temporary folder of its own, too: notebooks keep scratch files (a
+    # SQLite database) under tempfile.gettempdir(), and two submissions of
+    # one exercise graded side by side would otherwise share them.
+    scratch = workdir / "tmp"
+    scratch.mkdir(exist_ok=True)
+    env = dict(os.environ, **{GRADING_ENV: "1"}, TMPDIR=str(scratch))
     cell_errors: list[str] = []
     # Filled in on the way out, whichever way that is; _stopped and Graded
     # keep a reference to the same list.
