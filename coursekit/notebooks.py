@@ -26,7 +26,14 @@ from traitlets.config import Config
 
 from coursekit.errors import CourseError
 
-__all__ = ["NotebookError", "execute", "load_sanitizer", "main", "sanitize"]
+__all__ = [
+    "NotebookError",
+    "execute",
+    "ipc_kernel_config",
+    "load_sanitizer",
+    "main",
+    "sanitize",
+]
 
 #: The rules nbval applies before comparing outputs; the saved files get them too.
 SANITIZER = Path(__file__).resolve().parent.parent / "tests" / "nbval-sanitize.cfg"
@@ -127,6 +134,18 @@ def _failure(
     )
 
 
+def ipc_kernel_config(folder: Path) -> Config:
+    """Kernel settings for talking over IPC sockets kept in ``folder``.
+
+    No TCP ports for other local users (or other notebooks) to talk to, and
+    ipykernel does not warn about unencrypted TCP.
+    """
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(folder / "kernel")
+    return config
+
+
 def execute(path: Path, *, cell_timeout: float = CELL_TIMEOUT) -> nbformat.NotebookNode:
     """Run the notebook at ``path`` in a fresh kernel; returns it with outputs.
 
@@ -139,14 +158,9 @@ def execute(path: Path, *, cell_timeout: float = CELL_TIMEOUT) -> nbformat.Noteb
     except (OSError, ValueError) as exc:
         raise NotebookError(f"{path}: not a readable notebook ({exc})") from None
     with tempfile.TemporaryDirectory(prefix="coursekit-kernel-") as sockets:
-        # IPC sockets in a private folder: no TCP ports for other local users
-        # to talk to (ipykernel warns about unencrypted TCP otherwise).
-        config = Config()
-        config.KernelManager.transport = "ipc"
-        config.KernelManager.ip = str(Path(sockets, "kernel"))
         client = NotebookClient(
             nb,
-            config=config,
+            config=ipc_kernel_config(Path(sockets)),
             kernel_name="python3",
             timeout=int(cell_timeout),
             record_timing=False,

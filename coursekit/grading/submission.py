@@ -26,12 +26,12 @@ import nbformat
 import psutil
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from traitlets.config import Config
 
 from coursekit.check import GRADING_ENV
 from coursekit.contracts.registry import Check
 from coursekit.contracts.runner import CheckResult, run_check
 from coursekit.grading import agent
+from coursekit.notebooks import ipc_kernel_config
 
 __all__ = [
     "Graded",
@@ -222,11 +222,7 @@ def _cell_error(index: int, output: dict[str, Any]) -> str:
 async def _execute_and_check(
     nb: nbformat.NotebookNode, checks: Sequence[Check], limits: Limits, workdir: Path
 ) -> Graded:
-    config = Config()
-    # IPC sockets in a private folder, as coursekit.notebooks does: no TCP
-    # ports for other local users (or other submissions) to talk to.
-    config.KernelManager.transport = "ipc"
-    config.KernelManager.ip = str(workdir / "kernel")
+    config = ipc_kernel_config(workdir)
     cwd = workdir / "cwd"
     cwd.mkdir()
     deadline = time.monotonic() + limits.timeout
