@@ -99,7 +99,7 @@ def _expect_overlap(
     '{"mode": "async", "delay": delay}.',
 )
 def async_endpoint(client: httpx.Client) -> None:
-    _expect_wait(client, "/io/async", 0.2, {"mode": "async", "delay": 0.2})
+    _expect_wait(client, "/io/async", 0.1, {"mode": "async", "delay": 0.1})
 
 
 @check(
@@ -109,7 +109,7 @@ def async_endpoint(client: httpx.Client) -> None:
     "`time.sleep` freezes the event loop and every other request with it.",
 )
 def async_requests_overlap(client: httpx.Client) -> None:
-    _expect_overlap(client, "/io/async", mode="async", count=10, delay=0.3)
+    _expect_overlap(client, "/io/async", mode="async", count=10, delay=0.15)
 
 
 @check(
@@ -119,7 +119,7 @@ def async_requests_overlap(client: httpx.Client) -> None:
     '{"mode": "sync", "delay": delay}.',
 )
 def sync_endpoint(client: httpx.Client) -> None:
-    _expect_wait(client, "/io/sync", 0.2, {"mode": "sync", "delay": 0.2})
+    _expect_wait(client, "/io/sync", 0.1, {"mode": "sync", "delay": 0.1})
 
 
 @check(
@@ -129,7 +129,7 @@ def sync_endpoint(client: httpx.Client) -> None:
     "FastAPI then runs it in its thread pool, many at a time.",
 )
 def sync_requests_overlap(client: httpx.Client) -> None:
-    _expect_overlap(client, "/io/sync", mode="sync", count=10, delay=0.3)
+    _expect_overlap(client, "/io/sync", mode="sync", count=10, delay=0.15)
 
 
 @check(
@@ -139,7 +139,7 @@ def sync_requests_overlap(client: httpx.Client) -> None:
     "plain `def` endpoint, never in an `async def` one.",
 )
 def loop_free_while_sync_waits(client: httpx.Client) -> None:
-    delay, head_start, limit = 1.0, 0.2, 0.5
+    delay, head_start, limit = 0.6, 0.15, 0.4
 
     def wait_sync() -> tuple[float, httpx.Response]:
         start = time.perf_counter()
@@ -182,8 +182,8 @@ def loop_free_while_sync_waits(client: httpx.Client) -> None:
     "returns its own index, so the results are `list(range(n))`.",
 )
 def fanout_results(client: httpx.Client) -> None:
-    response = client.get("/io/fanout", params={"n": 5, "delay": 0.1})
-    expected = {"n": 5, "delay": 0.1, "results": [0, 1, 2, 3, 4]}
+    response = client.get("/io/fanout", params={"n": 5, "delay": 0.05})
+    expected = {"n": 5, "delay": 0.05, "results": [0, 1, 2, 3, 4]}
     expect_equal(expect_json(response), expected, what="body", response=response)
 
 
@@ -194,7 +194,7 @@ def fanout_results(client: httpx.Client) -> None:
     "in a loop adds the delays up.",
 )
 def fanout_waits_overlap(client: httpx.Client) -> None:
-    n, delay = 10, 0.2
+    n, delay = 10, 0.1
     serial = n * delay
     limit = serial / 2
     start = time.perf_counter()

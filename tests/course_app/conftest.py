@@ -32,7 +32,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Real argon2, with parameters cheap enough to hash in every test.
 
-    The recommended parameters cost ~0.1 s a hash; test_security checks them.
+    The real parameters cost ~0.05 s a hash; test_security checks them.
     """
     hasher = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
     monkeypatch.setattr(security, "password_hash", hasher)

@@ -17,7 +17,7 @@ def _b64(data: dict[str, object]) -> str:
 
 
 def _argon2_parameters(hashed: str) -> str:
-    # $argon2id$v=19$m=65536,t=3,p=4$<salt>$<hash>
+    # $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>
     return hashed.split("$")[3]
 
 
@@ -27,6 +27,17 @@ def test_hash_is_salted_argon2id() -> None:
     assert first.startswith("$argon2id$")
     assert "correct horse" not in first
     assert first != second  # a fresh salt each time
+
+
+def test_hashing_is_at_least_owasps_argon2id_baseline() -> None:
+    # OWASP's weakest acceptable argon2id setting: 19 MiB, 2 passes, 1 lane.
+    params = dict(
+        item.split("=")
+        for item in _argon2_parameters(security.hash_password("x")).split(",")
+    )
+    assert int(params["m"]) >= 19_456
+    assert int(params["t"]) >= 2
+    assert int(params["p"]) >= 1
 
 
 def test_verify_password() -> None:
