@@ -1,5 +1,7 @@
 """Database engine, sessions and the declarative base of the ORM models."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, make_url
@@ -58,6 +60,25 @@ def create_session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory bound to `engine`."""
     # Objects stay readable after commit without another round trip.
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def released(session: Session) -> Iterator[Session]:
+    """End the session's transaction on the way out, returning its connection.
+
+    A request's session is closed only after FastAPI has validated the
+    response, which for a `def` route waits for a free worker thread. A
+    connection kept until then is held by a request that waits for a thread
+    while the threads wait for connections: under load, a deadlock until the
+    pool times out (fastapi/fastapi#3205). So every unit of database work
+    hands its connection back as soon as it is done. Writes commit first;
+    what is left to end here is a read, or a write that failed.
+    """
+    try:
+        yield session
+    finally:
+        if session.in_transaction():
+            session.rollback()
 
 
 def create_tables(engine: Engine) -> None:

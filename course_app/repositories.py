@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from course_app.db import released
 from course_app.models import User
 
 # Ids are signed 64-bit integers in SQL databases. SQLite raises
@@ -133,39 +134,45 @@ class SqlUserRepository:
         self.session = session
 
     def create(self, *, name: str, email: str, hashed_password: str) -> UserRecord:
-        user = User(name=name, email=email, hashed_password=hashed_password)
-        self.session.add(user)
-        self._commit(email)
-        return _record(user)
+        with released(self.session):
+            user = User(name=name, email=email, hashed_password=hashed_password)
+            self.session.add(user)
+            self._commit(email)
+            return _record(user)
 
     def get(self, user_id: int) -> UserRecord | None:
-        user = self._get(user_id)
-        return None if user is None else _record(user)
+        with released(self.session):
+            user = self._get(user_id)
+            return None if user is None else _record(user)
 
     def get_by_email(self, email: str) -> UserRecord | None:
-        user = self.session.scalar(select(User).where(User.email == email))
-        return None if user is None else _record(user)
+        with released(self.session):
+            user = self.session.scalar(select(User).where(User.email == email))
+            return None if user is None else _record(user)
 
     def list_users(self, skip: int = 0, limit: int | None = None) -> list[UserRecord]:
-        query = select(User).order_by(User.id).offset(skip).limit(limit)
-        return [_record(user) for user in self.session.scalars(query)]
+        with released(self.session):
+            query = select(User).order_by(User.id).offset(skip).limit(limit)
+            return [_record(user) for user in self.session.scalars(query)]
 
     def update(self, user_id: int, changes: UserChanges) -> UserRecord | None:
-        user = self._get(user_id)
-        if user is None:
-            return None
-        for field, value in changes.items():
-            setattr(user, field, value)
-        self._commit(changes.get("email", user.email))
-        return _record(user)
+        with released(self.session):
+            user = self._get(user_id)
+            if user is None:
+                return None
+            for field, value in changes.items():
+                setattr(user, field, value)
+            self._commit(changes.get("email", user.email))
+            return _record(user)
 
     def delete(self, user_id: int) -> bool:
-        user = self._get(user_id)
-        if user is None:
-            return False
-        self.session.delete(user)
-        self.session.commit()
-        return True
+        with released(self.session):
+            user = self._get(user_id)
+            if user is None:
+                return False
+            self.session.delete(user)
+            self.session.commit()
+            return True
 
     def _get(self, user_id: int) -> User | None:
         if not -MAX_ID - 1 <= user_id <= MAX_ID:

@@ -4,6 +4,7 @@ from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from course_app.db import released
 from course_app.deps import SessionDep
 from course_app.schemas import Health, Message
 
@@ -17,7 +18,8 @@ router = APIRouter(tags=["health"])
 def health(session: SessionDep) -> Health:
     """Report whether the service and its database answer."""
     try:
-        session.execute(text("SELECT 1"))
+        with released(session):
+            session.execute(text("SELECT 1"))
     except SQLAlchemyError:
         raise HTTPException(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -10,6 +10,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import String
 
+from course_app.db import released
 from course_app.deps import SessionDep, StatsCacheDep
 from course_app.models import User
 from course_app.schemas import UserStats
@@ -42,9 +43,10 @@ def count_users_by_domain(session: Session) -> UserStats:
     # means may not be.
     domain = func.lower(EmailDomain(User.email)).label("domain")
     count = func.count().label("users")
-    rows = session.execute(
-        select(domain, count).group_by(domain).order_by(count.desc(), domain)
-    ).all()
+    with released(session):
+        rows = session.execute(
+            select(domain, count).group_by(domain).order_by(count.desc(), domain)
+        ).all()
     domains = {row.domain: row.users for row in rows}
     return UserStats(users=sum(domains.values()), domains=domains)
 
