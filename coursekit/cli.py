@@ -11,10 +11,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from coursekit.build import main as build_main
-from coursekit.contracts.__main__ import main as contract_main
-from coursekit.grading.cli import main as grade_main
-from coursekit.notebooks import main as run_main
+from coursekit.startup import skip_unused_slow_imports
+
+# Before the commands import nbformat (and with it jsonschema).
+skip_unused_slow_imports()
+
+from coursekit.build import main as build_main  # noqa: E402
+from coursekit.contracts.__main__ import main as contract_main  # noqa: E402
+from coursekit.grading.cli import main as grade_main  # noqa: E402
+from coursekit.notebooks import main as run_main  # noqa: E402
 
 COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "contract": (contract_main, "check a live server against a chapter's contract"),
