@@ -13,13 +13,14 @@ LAB_ARGS ?=
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 PYTEST_ARGS ?=
 
-.PHONY: lab test notebooks exercises lint format clean help
+.PHONY: lab test bench notebooks exercises lint format clean help
 
 help:
 	@echo "make lab    set up (first time: about a minute) and open JupyterLab on the course"
 	@echo "make test   set up and run the whole test suite"
 	@echo "make notebooks  re-execute lessons and solutions, save outputs, rebuild exercises/"
 	@echo "make exercises  regenerate exercises/ from solutions/"
+	@echo "make bench  the performance harness (under 10 minutes); writes bench/RESULTS.md"
 	@echo "make lint   ruff over code and notebooks;  make format  fix formatting"
 
 $(BIN)/python:
@@ -43,6 +44,13 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Benchmarks, outside `make test`: several runs of each measurement, side by
+# side; prints one table and writes it to bench/RESULTS.md. Uses wrk when it
+# is installed, else Locust. BENCH_ARGS="--only serving --quick" to try one.
+BENCH_ARGS ?=
+bench: $(STAMP)
+	@$(BIN)/python -m bench $(BENCH_ARGS)
 
 # The saved outputs are what nbval compares against in `make test`.
 NOTEBOOKS ?= notebooks/*.ipynb $(wildcard solutions/*.ipynb)

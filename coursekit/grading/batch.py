@@ -1,29 +1,39 @@
 """Grade many submissions: parallel kernels, progress, resuming.
 
 ``--jobs N`` threads each drive their own kernel (the work is waiting on
-kernels and HTTP, not Python). Results are written by the calling thread as
-they arrive, one submission at a time.
+kernels and HTTP, not Python), each in an event loop of its own that also
+starts the thread's next kernel while the current submission runs (see
+``kernels``). Results are written by the calling thread as they arrive, one
+submission at a time.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import queue
 import sys
+import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+import nbformat
+
 from coursekit.contracts.registry import Check, checks_for, normalize_chapter
 from coursekit.grading.hidden import load_hidden
+from coursekit.grading.kernels import KernelPool
 from coursekit.grading.report import GRADED, Record, Report
 from coursekit.grading.submission import (
     Graded,
     Limits,
     Submission,
     chapter_from_name,
-    grade_submission,
+    grade_loaded,
+    load,
 )
 
 __all__ = ["BatchSummary", "GradeError", "GradeSettings", "grade_batch"]
@@ -43,6 +53,9 @@ class GradeSettings:
     limits: Limits = field(default_factory=Limits)
     hidden: Path | None = None
     force: bool = False
+    #: Start each thread's next kernel while it grades (each kernel still
+    #: serves exactly one submission).
+    ahead: bool = True
 
 
 @dataclass
@@ -110,38 +123,31 @@ def grade_batch(
             flush=True,
         )
     start = time.perf_counter()
-    with ThreadPoolExecutor(
-        max_workers=max(1, settings.jobs), thread_name_prefix="coursekit-grade"
-    ) as pool:
-        futures: dict[Future[Graded], tuple[Submission, str]] = {
-            pool.submit(grade_submission, s, checks, settings.limits): (s, digest)
-            for s, digest in todo
-        }
-        for done, future in enumerate(as_completed(futures), 1):
-            submission, digest = futures[future]
-            graded = future.result()  # grade_submission never raises
-            record = Record.build(
-                submission=submission.name,
-                path=str(submission.path),
-                sha256=digest,
-                chapter=chapter,
-                status=graded.status,
-                results=graded.results,
-                cell_errors=graded.cell_errors,
-                notes=graded.notes,
-                duration=graded.duration,
-            )
-            report.add(record)
-            if graded.status == GRADED:
-                summary.graded += 1
-            else:
-                summary.not_graded += 1
-            print(
-                f"[{done}/{len(todo)}] {submission.name}: {graded.status} "
-                f"{record.total}/{record.max} ({graded.duration:.1f} s)",
-                file=progress,
-                flush=True,
-            )
+    results = _grade_all(todo, checks, settings)
+    for done, (submission, digest, graded) in enumerate(results, 1):
+        record = Record.build(
+            submission=submission.name,
+            path=str(submission.path),
+            sha256=digest,
+            chapter=chapter,
+            status=graded.status,
+            results=graded.results,
+            cell_errors=graded.cell_errors,
+            notes=graded.notes,
+            duration=graded.duration,
+            phases=graded.phases,
+        )
+        report.add(record)
+        if graded.status == GRADED:
+            summary.graded += 1
+        else:
+            summary.not_graded += 1
+        print(
+            f"[{done}/{len(todo)}] {submission.name}: {graded.status} "
+            f"{record.total}/{record.max} ({graded.duration:.1f} s)",
+            file=progress,
+            flush=True,
+        )
     if not report.records:
         report.write()
     elapsed = time.perf_counter() - start
@@ -152,3 +158,157 @@ def grade_batch(
         flush=True,
     )
     return summary
+
+
+class _Todo:
+    """The submissions left, shared by the grading threads."""
+
+    def __init__(self, items: Sequence[tuple[Submission, str]]) -> None:
+        self._items = deque(items)
+        self._lock = threading.Lock()
+        self._spares = 0
+        self.stopped = False
+
+    def take(self) -> tuple[Submission, str] | None:
+        with self._lock:
+            if self.stopped or not self._items:
+                return None
+            return self._items.popleft()
+
+    def want_spare(self) -> bool:
+        """Yes while more submissions are left than kernels started ahead."""
+        with self._lock:
+            if self.stopped or len(self._items) <= self._spares:
+                return False
+            self._spares += 1
+            return True
+
+    def used_spare(self) -> None:
+        with self._lock:
+            self._spares = max(0, self._spares - 1)
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+
+
+_Result = tuple[Submission, str, Graded]
+
+
+class _Worker(threading.Thread):
+    """A thread with its own event loop and kernel pool, grading from ``todo``.
+
+    Each finished submission goes to ``results``, then ``_FINISHED`` (or the
+    exception that stopped the thread) once the thread is done.
+    """
+
+    def __init__(
+        self,
+        todo: _Todo,
+        results: queue.SimpleQueue[_Result | BaseException | object],
+        checks: Sequence[Check],
+        settings: GradeSettings,
+        name: str,
+    ) -> None:
+        super().__init__(name=name, daemon=True)
+        self.todo = todo
+        self.results = results
+        self.checks = checks
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._cancelled = False
+
+    def run(self) -> None:
+        outcome: BaseException | object = _FINISHED
+        try:
+            asyncio.run(self._main())
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:  # handed to the calling thread
+            outcome = exc
+        self.results.put(outcome)
+
+    def cancel(self) -> None:
+        """Stop at once: the current submission's kernel is shut down."""
+        with self._lock:
+            self._cancelled = True
+            loop, task = self._loop, self._task
+        if loop is not None and task is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                loop.call_soon_threadsafe(task.cancel)
+
+    async def _main(self) -> None:
+        with self._lock:
+            if self._cancelled:
+                return
+            self._loop = asyncio.get_running_loop()
+            self._task = asyncio.current_task()
+        pool = KernelPool(self.todo.want_spare if self.settings.ahead else _never)
+        try:
+            while (item := self.todo.take()) is not None:
+                submission, digest = item
+                loaded = load(submission.path)
+                if isinstance(loaded, nbformat.NotebookNode) and pool.has_spare:
+                    self.todo.used_spare()
+                graded = await grade_loaded(
+                    loaded, self.checks, self.settings.limits, pool
+                )
+                self.results.put((submission, digest, graded))
+        finally:
+            await pool.close()
+            with self._lock:
+                self._loop = self._task = None
+
+
+def _never() -> bool:
+    return False
+
+
+#: What a grading thread sends when it has nothing left to do.
+_FINISHED = object()
+
+
+def _grade_all(
+    todo: Sequence[tuple[Submission, str]],
+    checks: Sequence[Check],
+    settings: GradeSettings,
+) -> Iterator[_Result]:
+    """Grade ``todo`` on ``settings.jobs`` threads; yields results as they come.
+
+    However this generator ends (finished, an exception in the caller,
+    Ctrl-C), the threads stop and every kernel is shut down before it
+    returns.
+    """
+    shared = _Todo(todo)
+    results: queue.SimpleQueue[_Result | BaseException | object] = queue.SimpleQueue()
+    jobs = max(1, min(settings.jobs, len(todo)))
+    workers = [
+        _Worker(shared, results, checks, settings, f"coursekit-grade-{i}")
+        for i in range(jobs)
+    ]
+    for worker in workers:
+        worker.start()
+    running = len(workers)
+    error: BaseException | None = None
+    try:
+        while running:
+            item = results.get()
+            if item is _FINISHED:
+                running -= 1
+            elif isinstance(item, BaseException):
+                running -= 1
+                error = error or item
+                shared.stop()
+            else:
+                yield item  # type: ignore[misc]
+    finally:
+        shared.stop()
+        if running:
+            for worker in workers:
+                worker.cancel()
+        for worker in workers:
+            worker.join()
+    if error is not None:
+        raise error

@@ -3,7 +3,8 @@
     coursekit grade submissions/ --out grades --jobs 2
     coursekit grade alice.ipynb bob.ipynb --chapter 02 --hidden hidden_checks/
 
-Exit status: 0 when the batch ran (whatever the grades), 2 on bad usage.
+Exit status: 0 when the batch ran (whatever the grades), 2 on bad usage,
+130 when interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from coursekit.grading.submission import Limits, find_submissions
 __all__ = ["main"]
 
 USAGE_ERROR = 2
+INTERRUPTED = 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,4 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, GradeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    except KeyboardInterrupt:
+        # Every kernel is shut down by now; what was graded is written.
+        print("interrupted: what was graded is in --out", file=sys.stderr)
+        return INTERRUPTED
     return 0

@@ -44,6 +44,9 @@ class Record:
     cell_errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     duration: float = 0.0
+    #: Seconds spent waiting for the kernel, running the cells, serving the
+    #: app and running the checks ("start", "cells", "serve", "checks").
+    phases: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -58,6 +61,7 @@ class Record:
         cell_errors: list[str],
         notes: list[str],
         duration: float,
+        phases: dict[str, float] | None = None,
     ) -> Record:
         """A record with the per-task points and totals summed from ``results``."""
         tasks: dict[str, int] = {}
@@ -76,6 +80,7 @@ class Record:
             cell_errors=cell_errors,
             notes=notes,
             duration=round(duration, 3),
+            phases=dict(phases or {}),
         )
 
 

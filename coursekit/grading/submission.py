@@ -10,12 +10,9 @@ here, over HTTP.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import hashlib
 import json
-import os
 import re
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,14 +21,12 @@ from typing import Any
 
 import nbformat
 import psutil
-from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from coursekit.check import GRADING_ENV
 from coursekit.contracts.registry import Check
 from coursekit.contracts.runner import CheckResult, run_check
 from coursekit.grading import agent
-from coursekit.notebooks import ipc_kernel_config
+from coursekit.grading.kernels import Kernel, KernelPool
 
 __all__ = [
     "Graded",
@@ -39,7 +34,10 @@ __all__ = [
     "Submission",
     "chapter_from_name",
     "find_submissions",
+    "grade_loaded",
+    "grade_notebook",
     "grade_submission",
+    "load",
     "not_graded",
 ]
 
@@ -82,6 +80,8 @@ class Graded:
     #: What the learner should know besides the checks (output cut, ...).
     notes: list[str] = field(default_factory=list)
     duration: float = 0.0
+    #: Seconds spent in each phase: start, cells, serve, checks, shutdown.
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 def chapter_from_name(name: str) -> str | None:
@@ -142,7 +142,7 @@ def not_graded(checks: Sequence[Check], reason: str) -> list[CheckResult]:
     ]
 
 
-def _load(path: Path) -> nbformat.NotebookNode | str:
+def load(path: Path) -> nbformat.NotebookNode | str:
     """The validated notebook, or the reason it is not one."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -161,36 +161,6 @@ def _load(path: Path) -> nbformat.NotebookNode | str:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return f"not a notebook: {type(exc).__name__}: {first}"[:300]
     return nb
-
-
-class _CappedClient(NotebookClient):
-    """nbclient, dropping a cell's output beyond ``output_cap`` characters."""
-
-    output_cap = 100_000
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._sizes: dict[int, int] = {}
-        #: The indexes of the cells whose output was cut.
-        self.truncated: list[int] = []
-
-    def output(
-        self,
-        outs: list[nbformat.NotebookNode],
-        msg: dict[str, Any],
-        display_id: str | None,
-        cell_index: int,
-    ) -> nbformat.NotebookNode | None:
-        # Checked as each message arrives: a cell printing in a loop must
-        # not fill the grader's memory before the cell ends.
-        size = len(str(msg.get("content", "")))
-        used = self._sizes.get(cell_index, 0)
-        self._sizes[cell_index] = used + size
-        if used + size <= self.output_cap:
-            return super().output(outs, msg, display_id, cell_index)
-        if used <= self.output_cap:
-            self.truncated.append(cell_index)
-        return None
 
 
 def _port_owner_ok(pid: int | None, port: int) -> bool:
@@ -219,24 +189,37 @@ def _cell_error(index: int, output: dict[str, Any]) -> str:
     return f"cell {index + 1}: {output.get('ename')}: {output.get('evalue')}"[:300]
 
 
-async def _execute_and_check(
-    nb: nbformat.NotebookNode, checks: Sequence[Check], limits: Limits, workdir: Path
+async def grade_notebook(
+    nb: nbformat.NotebookNode,
+    checks: Sequence[Check],
+    limits: Limits,
+    pool: KernelPool,
+    phases: dict[str, float] | None = None,
 ) -> Graded:
-    config = ipc_kernel_config(workdir)
-    cwd = workdir / "cwd"
-    cwd.mkdir()
+    """Run ``nb`` in a kernel from ``pool``, serve its app, run ``checks``.
+
+    The kernel serves this notebook only; it is released (shut down, its
+    folder deleted) on the way out, whichever way that is. ``phases`` gets
+    the seconds spent waiting for the kernel, running the cells, serving
+    the app, running the checks.
+    """
+    phases = {} if phases is None else phases
+    mark = time.perf_counter()
+
+    def phase(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        phases[name] = round(phases.get(name, 0.0) + now - mark, 3)
+        mark = now
+
+    # The total limit counts from here, waiting for the kernel included.
     deadline = time.monotonic() + limits.timeout
-    client = _CappedClient(
-        nb,
-        config=config,
-        kernel_name="python3",
-        allow_errors=True,
-        record_timing=False,
-        shutdown_kernel="immediate",
-        resources={"metadata": {"path": str(cwd)}},
-    )
-    client.output_cap = limits.output_cap
     running: list[int] = []
+    cell_errors: list[str] = []
+    # Filled in on the way out, whichever way that is; _stopped and Graded
+    # keep a reference to the same list.
+    notes: list[str] = []
+    kernel: Kernel | None = None
 
     def cell_timeout(cell: nbformat.NotebookNode) -> int:
         # The total limit is enforced cell by cell: each cell gets what is
@@ -244,78 +227,69 @@ async def _execute_and_check(
         left = deadline - time.monotonic()
         return max(1, int(min(limits.cell_timeout, left) + 0.999))
 
-    client.timeout_func = cell_timeout
-    # A temporary folder of its own, too: notebooks keep scratch files (a
-    # SQLite database) under tempfile.gettempdir(), and two submissions of
-    # one exercise graded side by side would otherwise share them.
-    scratch = workdir / "tmp"
-    scratch.mkdir(exist_ok=True)
-    env = dict(os.environ, **{GRADING_ENV: "1"}, TMPDIR=str(scratch))
-    cell_errors: list[str] = []
-    # Filled in on the way out, whichever way that is; _stopped and Graded
-    # keep a reference to the same list.
-    notes: list[str] = []
     try:
-        async with client.async_setup_kernel(env=env, cwd=str(cwd)):
-            provisioner = getattr(client.km, "provisioner", None)
-            process = getattr(provisioner, "process", None)
-            pid = getattr(process, "pid", None)
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type != "code":
-                    continue
-                if time.monotonic() >= deadline:
-                    return _stopped(
-                        checks,
-                        f"timed out: the notebook ran longer "
-                        f"than {limits.timeout:g} s in all",
-                        cell_errors,
-                        notes,
-                    )
-                running.append(index)
-                try:
-                    await client.async_execute_cell(cell, index)
-                except CellTimeoutError:
-                    limit = (
-                        f"{limits.cell_timeout:g} s, the limit per cell"
-                        if time.monotonic() < deadline
-                        else f"the total limit of {limits.timeout:g} s"
-                    )
-                    reason = f"timed out: cell {index + 1} still ran after {limit}"
-                    return _stopped(checks, reason, cell_errors, notes)
-                cell_errors += [
-                    _cell_error(index, o)
-                    for o in cell.outputs
-                    if o.get("output_type") == "error"
-                ]
-            marker = agent.new_marker()
-            serve = nbformat.v4.new_code_cell(agent.serve_cell(marker))
-            # nbclient stores each executed cell back into the notebook.
-            nb.cells.append(serve)
-            running.append(-1)  # -1: the grader's own cell
+        kernel = await pool.take()
+        phase("start")
+        client = kernel.client
+        # nbclient stores each executed cell back into its notebook.
+        client.nb = nb
+        client.output_cap = limits.output_cap
+        client.timeout_func = cell_timeout
+        pid = kernel.pid
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            if time.monotonic() >= deadline:
+                return _stopped(
+                    checks,
+                    f"timed out: the notebook ran longer "
+                    f"than {limits.timeout:g} s in all",
+                    cell_errors,
+                    notes,
+                )
+            running.append(index)
             try:
-                await client.async_execute_cell(
-                    serve, len(nb.cells) - 1, store_history=False
-                )
+                await client.async_execute_cell(cell, index)
             except CellTimeoutError:
-                return _stopped(
-                    checks, "timed out while starting the app", cell_errors, notes
+                limit = (
+                    f"{limits.cell_timeout:g} s, the limit per cell"
+                    if time.monotonic() < deadline
+                    else f"the total limit of {limits.timeout:g} s"
                 )
-            reply = agent.parse_reply(serve.outputs, marker)
-            if reply.error == agent.NO_APP:
-                return _stopped(checks, "no `app` defined", cell_errors, notes)
-            if reply.port is None:
-                detail = f": {reply.detail}" if reply.detail else ""
-                return _stopped(
-                    checks, f"app did not start{detail}", cell_errors, notes
-                )
-            if not _port_owner_ok(pid, reply.port):
-                reason = "app did not start: the reported port is not the kernel's"
+                reason = f"timed out: cell {index + 1} still ran after {limit}"
                 return _stopped(checks, reason, cell_errors, notes)
-            url = f"http://127.0.0.1:{reply.port}"
-            results = await asyncio.to_thread(
-                _run_checks, checks, url, reply.secret_key
+            cell_errors += [
+                _cell_error(index, o)
+                for o in cell.outputs
+                if o.get("output_type") == "error"
+            ]
+        phase("cells")
+        marker = agent.new_marker()
+        serve = nbformat.v4.new_code_cell(agent.serve_cell(marker))
+        nb.cells.append(serve)
+        running.append(-1)  # -1: the grader's own cell
+        try:
+            await client.async_execute_cell(
+                serve, len(nb.cells) - 1, store_history=False
             )
-            return Graded("graded", results, cell_errors, notes)
+        except CellTimeoutError:
+            return _stopped(
+                checks, "timed out while starting the app", cell_errors, notes
+            )
+        phase("serve")
+        reply = agent.parse_reply(serve.outputs, marker)
+        if reply.error == agent.NO_APP:
+            return _stopped(checks, "no `app` defined", cell_errors, notes)
+        if reply.port is None:
+            detail = f": {reply.detail}" if reply.detail else ""
+            return _stopped(checks, f"app did not start{detail}", cell_errors, notes)
+        if not _port_owner_ok(pid, reply.port):
+            reason = "app did not start: the reported port is not the kernel's"
+            return _stopped(checks, reason, cell_errors, notes)
+        url = f"http://127.0.0.1:{reply.port}"
+        results = await asyncio.to_thread(_run_checks, checks, url, reply.secret_key)
+        phase("checks")
+        return Graded("graded", results, cell_errors, notes)
     except DeadKernelError:
         if not running:
             where = "start-up"
@@ -327,13 +301,13 @@ async def _execute_and_check(
             checks, f"kernel died while running {where}", cell_errors, notes
         )
     finally:
-        # nbclient registers a clean-up for interpreter exit; it already ran.
-        atexit.unregister(client._cleanup_kernel)
-        notes += [
-            f"cell {i + 1}: output beyond {limits.output_cap} characters was "
-            "dropped by the grader"
-            for i in client.truncated
-        ]
+        if kernel is not None:
+            pool.release(kernel)
+            notes += [
+                f"cell {i + 1}: output beyond {limits.output_cap} characters was "
+                "dropped by the grader"
+                for i in kernel.client.truncated
+            ]
 
 
 def _stopped(
@@ -346,26 +320,48 @@ def _stopped(
     return Graded(reason, not_graded(checks, reason), cell_errors, notes)
 
 
-def grade_submission(
-    submission: Submission, checks: Sequence[Check], limits: Limits
+async def grade_loaded(
+    loaded: nbformat.NotebookNode | str,
+    checks: Sequence[Check],
+    limits: Limits,
+    pool: KernelPool,
 ) -> Graded:
-    """Execute one submission and run ``checks`` against its app; never raises.
+    """``grade_notebook`` for what ``load`` returned; never raises.
 
-    Runs its own event loop, so separate threads can each call it to drive
-    separate kernels.
+    A reason (a file that is not a notebook) needs no kernel.
     """
     start = time.perf_counter()
-    loaded = _load(submission.path)
     if isinstance(loaded, str):
         graded = _stopped(checks, loaded, [])
     else:
-        with tempfile.TemporaryDirectory(prefix="coursekit-grade-") as tmp:
-            try:
-                graded = asyncio.run(
-                    _execute_and_check(loaded, checks, limits, Path(tmp))
-                )
-            except Exception as exc:  # the batch goes on whatever happens
-                reason = f"grading failed: {type(exc).__name__}: {exc}"[:300]
-                graded = _stopped(checks, reason, [])
+        phases: dict[str, float] = {}
+        try:
+            graded = await grade_notebook(loaded, checks, limits, pool, phases)
+        except Exception as exc:  # the batch goes on whatever happens
+            reason = f"grading failed: {type(exc).__name__}: {exc}"[:300]
+            graded = _stopped(checks, reason, [])
+        graded.phases = phases
+    graded.duration = time.perf_counter() - start
+    return graded
+
+
+def grade_submission(
+    submission: Submission, checks: Sequence[Check], limits: Limits
+) -> Graded:
+    """Execute one submission in a kernel of its own and run ``checks``.
+
+    Never raises; runs its own event loop (``grade_batch`` grades many,
+    starting kernels ahead).
+    """
+
+    async def once() -> Graded:
+        pool = KernelPool()
+        try:
+            return await grade_loaded(load(submission.path), checks, limits, pool)
+        finally:
+            await pool.close()
+
+    start = time.perf_counter()
+    graded = asyncio.run(once())
     graded.duration = time.perf_counter() - start
     return graded

@@ -1,0 +1,1 @@
+"""Apps that ``bench.configs`` serves with uvicorn in processes of their own."""

@@ -1,0 +1,251 @@
+"""Kernels for grading: each started for exactly one submission, some ahead.
+
+A kernel takes about half a second of CPU to start, and importing FastAPI in
+it as much again. ``KernelPool`` starts the next submission's kernel (and
+those imports) while the current submission runs, so the grader rarely waits
+for a start-up. Nothing is shared between submissions: every kernel gets a
+fresh temporary folder (working folder ``cwd/``, ``TMPDIR`` ``tmp/``, its IPC
+sockets) and ``COURSEKIT_GRADING`` when it starts, serves one submission, and
+is then shut down and its folder deleted. A kernel is never handed out twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+
+from coursekit.check import GRADING_ENV
+from coursekit.notebooks import ipc_kernel_config
+
+__all__ = ["PRELOAD", "Kernel", "KernelPool", "start_kernel"]
+
+log = logging.getLogger(__name__)
+
+#: Modules that every graded kernel imports anyway: the grader's serve cell
+#: needs ``coursekit.serve``, and every submission's app is a FastAPI one. A
+#: kernel started ahead imports them while it waits for its submission.
+PRELOAD = ("fastapi", "coursekit.serve")
+
+# Silent (no execution count, no history) and leaves no name behind.
+_PRELOAD_CODE = """\
+def _coursekit_preload(names):
+    import importlib
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+_coursekit_preload(%r)
+del _coursekit_preload
+"""
+#: Seconds the preloading may take before the kernel is used anyway.
+_PRELOAD_TIMEOUT = 60.0
+
+
+class CappedClient(NotebookClient):
+    """nbclient, dropping a cell's output beyond ``output_cap`` characters."""
+
+    output_cap = 100_000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sizes: dict[int, int] = {}
+        #: The indexes of the cells whose output was cut.
+        self.truncated: list[int] = []
+
+    def output(
+        self,
+        outs: list[nbformat.NotebookNode],
+        msg: dict[str, Any],
+        display_id: str | None,
+        cell_index: int,
+    ) -> nbformat.NotebookNode | None:
+        # Checked as each message arrives: a cell printing in a loop must
+        # not fill the grader's memory before the cell ends.
+        size = len(str(msg.get("content", "")))
+        used = self._sizes.get(cell_index, 0)
+        self._sizes[cell_index] = used + size
+        if used + size <= self.output_cap:
+            return super().output(outs, msg, display_id, cell_index)
+        if used <= self.output_cap:
+            self.truncated.append(cell_index)
+        return None
+
+
+class Kernel:
+    """A running kernel, its client, and the temporary folder it owns."""
+
+    def __init__(self, client: CappedClient, folder: Path) -> None:
+        self.client = client
+        self.folder = folder
+        self._stopped = False
+
+    @property
+    def cwd(self) -> Path:
+        """The kernel's working folder (empty when it started)."""
+        return self.folder / "cwd"
+
+    @property
+    def pid(self) -> int | None:
+        """The kernel's process id, for the port ownership check."""
+        provisioner = getattr(self.client.km, "provisioner", None)
+        process = getattr(provisioner, "process", None)
+        return getattr(process, "pid", None)
+
+    async def alive(self) -> bool:
+        km = self.client.km
+        return km is not None and bool(await km.is_alive())
+
+    async def shutdown(self) -> None:
+        """Stop the kernel at once and delete its folder; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        client = self.client
+        km, kc = client.km, client.kc
+        try:
+            if km is not None:
+                try:
+                    if await km.is_alive():
+                        await km.shutdown_kernel(now=True)
+                except RuntimeError as exc:  # already gone
+                    if "No kernel is running" not in str(exc):
+                        raise
+                finally:
+                    await km.cleanup_resources()
+        finally:
+            if kc is not None:
+                kc.stop_channels()
+            client.km = client.kc = None
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+async def start_kernel(*, preload: tuple[str, ...] = PRELOAD) -> Kernel:
+    """A ready kernel in a fresh folder of its own, with ``preload`` imported.
+
+    Raises whatever starting it raised (after cleaning up), e.g.
+    ``DeadKernelError`` or ``RuntimeError`` for a kernel that died at once.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="coursekit-grade-"))
+    cwd = folder / "cwd"
+    cwd.mkdir()
+    # A temporary folder of its own, too: notebooks keep scratch files (a
+    # SQLite database) under tempfile.gettempdir(), and two submissions of
+    # one exercise graded side by side would otherwise share them.
+    scratch = folder / "tmp"
+    scratch.mkdir()
+    env = dict(os.environ, **{GRADING_ENV: "1"}, TMPDIR=str(scratch))
+    client = CappedClient(
+        nbformat.v4.new_notebook(),
+        config=ipc_kernel_config(folder),
+        kernel_name="python3",
+        allow_errors=True,
+        record_timing=False,
+        shutdown_kernel="immediate",
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    kernel = Kernel(client, folder)
+    try:
+        client.km = client.create_kernel_manager()
+        await client.async_start_new_kernel(env=env, cwd=str(cwd))
+        # Waits for the kernel's first reply (it shuts the kernel down and
+        # raises when there is none).
+        await client.async_start_new_kernel_client()
+        if preload and client.kc is not None:
+            with contextlib.suppress(Exception):  # only ever a head start
+                await client.kc.execute_interactive(
+                    _PRELOAD_CODE % (preload,),
+                    silent=True,
+                    store_history=False,
+                    timeout=_PRELOAD_TIMEOUT,
+                    output_hook=lambda msg: None,
+                )
+    except BaseException:
+        await asyncio.shield(kernel.shutdown())
+        raise
+    return kernel
+
+
+class KernelPool:
+    """Hands out ready kernels, one per submission, starting the next ahead.
+
+    It lives in one event loop (a grading thread's). ``want_spare()`` is
+    asked after each ``take()``: when it says yes, another kernel starts in
+    the background for the next submission. ``close()`` shuts down whatever
+    was not taken, and waits for the kernels being shut down.
+    """
+
+    def __init__(
+        self,
+        want_spare: Callable[[], bool] = lambda: False,
+        *,
+        starter: Callable[[], Any] = start_kernel,
+    ) -> None:
+        self._want_spare = want_spare
+        self._start = starter
+        self._spares: list[asyncio.Task[Kernel]] = []
+        self._stopping: set[asyncio.Task[None]] = set()
+        #: Kernels started ahead that had died by the time they were needed.
+        self.replaced = 0
+
+    @property
+    def has_spare(self) -> bool:
+        """True when the next ``take()`` gets a kernel started ahead."""
+        return bool(self._spares)
+
+    async def take(self) -> Kernel:
+        """A ready kernel that nothing else has used or will use.
+
+        A kernel started ahead that failed to start, or died while it
+        waited, is replaced by one started now; if that fails too, the
+        error is raised.
+        """
+        kernel: Kernel | None = None
+        if self._spares:
+            spare = self._spares.pop(0)
+            try:
+                kernel = await spare
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("a kernel started ahead failed (%s); starting another", exc)
+                self.replaced += 1
+            else:
+                if not await kernel.alive():
+                    log.warning("a kernel started ahead died; starting another")
+                    self.replaced += 1
+                    self.release(kernel)
+                    kernel = None
+        if kernel is None:
+            kernel = await self._start()
+        if self._want_spare():
+            self._spares.append(asyncio.ensure_future(self._start()))
+        return kernel
+
+    def release(self, kernel: Kernel) -> None:
+        """Shut ``kernel`` down in the background; it is never handed out again."""
+        task = asyncio.ensure_future(kernel.shutdown())
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    async def close(self) -> None:
+        """Shut down the kernels not taken and wait for every shutdown."""
+        spares, self._spares = self._spares, []
+        for task in spares:
+            task.cancel()  # start_kernel cleans up after itself
+        for task in spares:
+            with contextlib.suppress(BaseException):
+                kernel = await task
+                self.release(kernel)
+        while self._stopping:
+            await asyncio.gather(*self._stopping, return_exceptions=True)

@@ -1,0 +1,115 @@
+"""Known-wrong versions of the course's solutions, with the grades they earn.
+
+Each variant is a solution with one typical mistake; it loses exactly the
+points of what it broke (and what depends on it). The grader's own tests
+and ``make bench`` (grading throughput) grade them: a grader that is fast
+but gives these the wrong marks is worthless.
+
+They are built from ``solutions/`` in a checkout of the course repository.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+__all__ = ["NAMES", "ROOT", "VARIANTS", "Variant", "course_notebook"]
+
+#: The course repository (solutions/ and exercises/ are in it).
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Each chapter's notebook file name, the same in solutions/ and exercises/.
+NAMES = {
+    "01": "01_hello_world.ipynb",
+    "02": "02_crud.ipynb",
+    "03": "03_async.ipynb",
+    "04": "04_dependency_injection.ipynb",
+    "05": "05_oauth2_jwt.ipynb",
+    "06": "06_optimization.ipynb",
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A solution with ``replacements`` made, and its points per task."""
+
+    chapter: str
+    name: str
+    #: (text in the solution, replacement): each text is in exactly one cell.
+    replacements: tuple[tuple[str, str], ...]
+    scores: dict[str, int]
+
+    def notebook(self) -> nbformat.NotebookNode:
+        """The solution with the mistake made.
+
+        Raises:
+            ValueError: a text to replace is not in exactly one code cell
+                (the solution changed; update the variant).
+        """
+        nb = course_notebook("solutions", self.chapter)
+        for old, new in self.replacements:
+            cells = [c for c in nb.cells if c.cell_type == "code" and old in c.source]
+            if len(cells) != 1:
+                raise ValueError(
+                    f"variant {self.name}: {old!r} is in {len(cells)} cells of "
+                    f"the chapter {self.chapter} solution"
+                )
+            cells[0].source = cells[0].source.replace(old, new)
+        return nb
+
+
+def course_notebook(kind: str, chapter: str) -> nbformat.NotebookNode:
+    """``solutions/`` or ``exercises/`` (``kind``) notebook of ``chapter``."""
+    return nbformat.read(ROOT / kind / NAMES[chapter], as_version=4)
+
+
+VARIANTS = [
+    Variant(
+        "02",
+        "missing_404",  # GET /users/{id} of an unknown id: a 500, not a 404
+        (
+            (
+                "    record = users.get(user_id)\n    if record is None:\n"
+                "        raise HTTPException(status.HTTP_404_NOT_FOUND, "
+                "detail=USER_NOT_FOUND)\n    return UserPublic.model_validate(record)",
+                "    return UserPublic.model_validate(users.get(user_id))",
+            ),
+        ),
+        # Loses the 404 check, and the delete check, which proves the user is
+        # gone by a GET that must now answer 404.
+        {
+            "create_user": 9,
+            "read_user": 4,
+            "update_user": 8,
+            "delete_user": 1,
+            "hide_password": 3,
+        },
+    ),
+    Variant(
+        "03",
+        "blocking_sleep_in_async",
+        (
+            (
+                '    await asyncio.sleep(delay)\n    return IoResult(mode="async"',
+                '    time.sleep(delay)\n    return IoResult(mode="async"',
+            ),
+        ),
+        # Loses the concurrency checks of /io/async only.
+        {"async_io": 1, "sync_io": 5, "fanout": 5, "delay_validation": 3},
+    ),
+    Variant(
+        "05",
+        "token_without_exp",
+        (
+            (
+                '        "exp": now + timedelta(minutes=ACCESS_TOKEN_EXPIRE_',
+                "        # ",
+            ),
+        ),
+        # The token lacks exp (login's claims check), so /users/me, which
+        # requires exp, rejects every token it issues.
+        {"login": 4, "user_enumeration": 4, "current_user": 2, "reject_bad_tokens": 9},
+    ),
+]
