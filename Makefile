@@ -12,6 +12,11 @@ LAB_ARGS ?=
 # Jupyter refuses to run as root unless told; containers and CI often are root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 PYTEST_ARGS ?=
+# Two test processes (pytest-xdist), each taking whole files: a notebook's
+# cells share one kernel, so they must stay in one process, in order. On two
+# cores this halves the suite's time (bench/RESULTS.md). PYTEST_JOBS=0: one
+# process.
+PYTEST_JOBS ?= 2
 
 .PHONY: lab test bench notebooks exercises lint format clean help
 
@@ -43,7 +48,7 @@ lab: $(STAMP)
 	@$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(ALLOW_ROOT) $(LAB_ARGS)
 
 test: $(STAMP)
-	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest --numprocesses=$(PYTEST_JOBS) --dist=loadfile $(PYTEST_ARGS)
 
 # Benchmarks, outside `make test`: several runs of each measurement, side by
 # side; prints one table and writes it to bench/RESULTS.md. Uses wrk when it

@@ -48,7 +48,7 @@ How this section measures. Each server is `python -m uvicorn {APP}`
 (course_app's `create_app(upto=6)`, settings from the environment) in
 processes of its own, on a SQLite file seeded with {SEED_USERS:,} users over
 {DOMAINS} e-mail domains. The load generator is wrk (one thread, {CONNECTIONS}
-keep-alive connections, 2 s per run; locust when wrk is missing) on the same
+keep-alive connections, 1 s per run; locust when wrk is missing) on the same
 two-core machine, so the numbers are what the server does while sharing the
 CPU with its client. Runs alternate between the two sides of a pair; a run
 with any failed or non-2xx response stops the section.
@@ -226,7 +226,7 @@ def _check_cache_headers(fast: object, nocache: object) -> None:
 
 
 def run(ctx: Context) -> Iterable[Row]:
-    seconds = 0.5 if ctx.quick else 2.0
+    seconds = 0.5 if ctx.quick else 1.0
     rows: list[Row] = []
 
     def row(what: str, sample: Sample, goal: Goal | None = None, note: str = ""):

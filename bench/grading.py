@@ -53,7 +53,7 @@ exercise as released (a learner who did not start: zero points) and 30% the
 wrong variant (exact partial marks). Every notebook gets a markdown cell with
 a learner number first, so no two files are alike. 02 is a typical chapter,
 03 spends its checks waiting (concurrency tests that sleep), 05 spends CPU
-(bcrypt, JWT), so the mix covers the ways a submission costs time. The CLI
+(argon2 hashing, JWT), so the mix covers the ways a submission costs time. The CLI
 grades one chapter per run, so each `--jobs` figure is three runs of
 `coursekit grade` back to back, timed from the first start to the last exit
 (grader start-up included, three times). Every grade is checked (solutions

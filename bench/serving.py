@@ -45,7 +45,7 @@ UVICORN_ARGS = ("--loop", "uvloop", "--http", "httptools", "--lifespan", "on")
 #: (40 threads + 15 pooled connections: see NOTES).
 CONNECTIONS = 64
 #: Seconds per measured run (wrk measures whole seconds, at least one).
-DURATION = 2.0
+DURATION = 1.0
 QUICK_DURATION = 0.5
 #: Seconds of unmeasured load per server and endpoint before measuring.
 WARM_UP = 1.0
