@@ -93,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(name)
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             ctx.log(f"section {name} FAILED: {type(exc).__name__}: {message}")
+            # The rest of the message (a failing command's output) is what
+            # tells why; the table keeps only the first line.
+            rest = str(exc).strip().splitlines()[1:]
+            if rest:
+                print("\n".join(rest), file=sys.stderr, flush=True)
             parts.append(
                 f"## {SECTIONS[name]}\n\nFailed: {type(exc).__name__}: {message}"
             )
