@@ -96,9 +96,12 @@ class Goal:
             return "met"
         if self.target == 0:
             return "missed"
-        if self.op == "<=":
-            return f"missed: {value / self.target:.1f}x the limit"
-        return f"missed by {1 - value / self.target:.0%}"
+        # How far off, as a share of the target: "missed by 0.4%" says a near
+        # miss plainly, where "1.0x the limit" would hide it.
+        off = value / self.target - 1 if self.op == "<=" else 1 - value / self.target
+        if off < 0.001:
+            return "missed by under 0.1%"
+        return f"missed by {off:.1%}" if off < 0.1 else f"missed by {off:.0%}"
 
 
 @dataclass(frozen=True)
