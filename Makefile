@@ -43,9 +43,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $(STAMP)
 	@echo "==> set-up done"
 
+# The page JupyterLab opens on: how the course works and what to open first.
+START_PAGE ?= notebooks/00_start_here.ipynb
 lab: $(STAMP)
-	@echo "==> starting JupyterLab (stop it with Ctrl-C)"
-	@$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(ALLOW_ROOT) $(LAB_ARGS)
+	@echo "==> starting JupyterLab on $(START_PAGE) (stop it with Ctrl-C)"
+	@$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
+	  --LabApp.default_url=/lab/tree/$(START_PAGE) $(ALLOW_ROOT) $(LAB_ARGS)
 
 test: $(STAMP)
 	@$(BIN)/python -m pytest --numprocesses=$(PYTEST_JOBS) --dist=loadfile $(PYTEST_ARGS)

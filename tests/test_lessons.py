@@ -29,6 +29,8 @@ LESSONS = {
     "05": "05_oauth2_jwt.ipynb",
     "06": "06_optimization.ipynb",
 }
+#: The page `make lab` opens first: how the course works, what to open.
+START_PAGE = "00_start_here.ipynb"
 #: What must never be in a saved output: it differs between machines or runs.
 MACHINE_SPECIFIC = {
     "a port": re.compile(r"(127\.0\.0\.1|localhost):\d"),
@@ -39,7 +41,7 @@ MACHINE_SPECIFIC = {
 
 
 #: Every notebook saved with outputs that nbval compares: lessons, solutions.
-SAVED = [
+SAVED = [f"notebooks/{START_PAGE}"] + [
     f"{folder}/{name}"
     for folder in ("notebooks", "solutions")
     for name in LESSONS.values()
@@ -58,9 +60,23 @@ def output_text(cell: nbformat.NotebookNode) -> str:
     return json.dumps(cell.get("outputs", []), ensure_ascii=False)
 
 
-def test_the_lessons_folder_holds_exactly_the_six_lessons() -> None:
+def test_the_lessons_folder_holds_the_start_page_and_the_six_lessons() -> None:
     found = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
-    assert found == sorted(LESSONS.values())
+    assert found == sorted([START_PAGE, *LESSONS.values()])
+
+
+def test_the_start_page_says_how_the_course_works_and_what_to_open_first() -> None:
+    nb = nbformat.read(ROOT / "notebooks" / START_PAGE, as_version=4)
+    text = "\n".join(cell.source for cell in nb.cells)
+    assert nb.cells[0].source.startswith("# 00 · Start here")
+    for part in ("**Time:**", "## How the course works", "serve(app)", "check("):
+        assert part in text
+    # It ends by pointing at the first lesson, which exists.
+    assert "(01_hello_world.ipynb)" in nb.cells[-1].source
+    assert (ROOT / "notebooks" / LESSONS["01"]).exists()
+    # Its environment check ran and found everything.
+    (check,) = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert "Everything is installed" in output_text(check)
 
 
 @pytest.mark.parametrize("path", SAVED)

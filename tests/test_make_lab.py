@@ -79,6 +79,14 @@ def test_lab_serves_the_course_root(lab: httpx.Client) -> None:
     assert lab.get("/lab").status_code == 200
 
 
+def test_lab_opens_on_the_start_page(lab: httpx.Client) -> None:
+    start = "notebooks/00_start_here.ipynb"
+    opened = lab.get("/", follow_redirects=False)
+    assert opened.status_code in (301, 302)
+    assert opened.headers["location"].split("?")[0].endswith(f"/lab/tree/{start}")
+    assert lab.get(f"/api/contents/{start}").status_code == 200
+
+
 def test_lab_lists_every_course_notebook(lab: httpx.Client) -> None:
     for folder in COURSE_FOLDERS:
         on_disk = sorted(p.name for p in (ROOT / folder).glob("*.ipynb"))
