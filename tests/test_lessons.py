@@ -169,3 +169,15 @@ def test_a_broken_line_in_a_lesson_fails_at_the_cell_that_shows_it(
     assert failed, done.stdout[-3000:]
     assert int(failed[0]) == shows, done.stdout[-3000:]
     assert "Hello, World" in done.stdout
+
+
+@pytest.mark.parametrize("name", sorted(LESSONS.values()))
+def test_an_exercise_opens_with_its_plan_and_ends_with_what_to_do_next(
+    name: str,
+) -> None:
+    nb = nbformat.read(ROOT / "exercises" / name, as_version=4)
+    first = nb.cells[0].source
+    assert first.startswith(f"# {name[:2]} · Exercises: ")
+    assert "**Time:**" in first
+    markdown = [cell.source for cell in nb.cells if cell.cell_type == "markdown"]
+    assert markdown[-1].startswith("## What's next")
