@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -58,3 +59,20 @@ def test_environment_yml_matches_pyproject() -> None:
 def test_conda_channel_is_conda_forge_only() -> None:
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert env["channels"] == ["conda-forge"]
+
+
+def test_binder_installs_the_course_after_the_environment() -> None:
+    # repo2docker reads environment.yml, then runs postBuild; a binder/ folder
+    # would make it ignore both, so there must be none.
+    post_build = ROOT / "postBuild"
+    assert os.access(post_build, os.X_OK)
+    commands = [
+        line
+        for line in post_build.read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert commands == [
+        "set -euo pipefail",
+        "pip install --no-deps --editable .",
+    ]
+    assert not (ROOT / "binder").exists() and not (ROOT / ".binder").exists()
