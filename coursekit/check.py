@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -87,9 +88,10 @@ def _server_for(app: Any) -> tuple[LiveServer, list[str], bool]:
     for server in running_servers():
         if server.running and server.name == "app":
             notes.append(
-                "Note: your running server still serves an older `app`. The checks "
-                "use the current one; run serve(app) again to see your changes "
-                "in the browser too."
+                "Note: your running server still serves an older `app`: you "
+                "changed `app` after starting it. The checks use the current one; "
+                "re-run the cell with `server = serve(app)` to see your changes "
+                "in the browser and in your requests too."
             )
     return serve(app, name="coursekit-check", show=False), notes, True
 
@@ -116,6 +118,16 @@ def _run_contract(
     try:
         report = json.loads(done.stdout)
     except json.JSONDecodeError:
+        missing = re.search(r"No module named '([\w.]+)'", done.stderr)
+        if missing:
+            package = missing[1].split(".")[0]
+            raise CheckError(
+                f"The checker needs the package `{package}`, which the Python "
+                f"running this notebook ({sys.executable}) does not have. Open "
+                "the notebook with the course's kernel (`make lab` sets it up), "
+                "or install the course into this Python: pip install -e . in "
+                "the course folder."
+            ) from None
         raise CheckError(
             "The checker stopped unexpectedly:\n" + (done.stderr or done.stdout)[-2000:]
         ) from None

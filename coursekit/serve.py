@@ -29,10 +29,13 @@ from typing import Any
 
 import uvicorn
 
-from coursekit import proxy
+from coursekit import notebook_hints, proxy
 from coursekit.errors import CourseError
 
 __all__ = ["LiveServer", "ServeError", "running_servers", "serve"]
+
+# In a kernel, uvicorn.run(app) in a cell now explains itself (see there).
+notebook_hints.install()
 
 #: How often a running server checks whether it was asked to stop. uvicorn's
 #: own loop polls every 0.1 s; we wake it at once instead (see _Server).
