@@ -29,7 +29,7 @@ from typing import Any
 
 import uvicorn
 
-from coursekit import notebook_hints, proxy
+from coursekit import docs_assets, notebook_hints, proxy
 from coursekit.errors import CourseError
 
 __all__ = ["LiveServer", "ServeError", "running_servers", "serve"]
@@ -144,12 +144,14 @@ class LiveServer:
         self,
         *,
         name: str,
+        app: Any,
         server: _Server,
         sock: socket.socket,
         logs: _ThreadLogs,
         public_base: str,
     ) -> None:
         self.name = name
+        self._app = app
         self._server = server
         self._sock = sock
         self._logs = logs
@@ -226,7 +228,7 @@ class LiveServer:
     @property
     def app(self) -> Any:
         """The ASGI application this server was started with."""
-        return self._server.config.app
+        return self._app
 
     @property
     def running(self) -> bool:
@@ -310,8 +312,11 @@ def serve(
     logs = _ThreadLogs(thread_name, maxlen=log_lines)
     logging.getLogger("uvicorn").addHandler(logs)
 
+    # /docs and /redoc work without internet: their assets come from here.
+    folder = docs_assets.asset_folder()
+    asgi = docs_assets.OfflineDocs(app, folder) if folder is not None else app
     config = uvicorn.Config(
-        app,
+        asgi,
         loop="asyncio",
         log_config=None,
         root_path=root_path,
@@ -320,6 +325,7 @@ def serve(
     )
     server = LiveServer(
         name=name,
+        app=app,
         server=_Server(config),
         sock=sock,
         logs=logs,

@@ -193,6 +193,11 @@ def test_docs_url_is_the_proxied_swagger_ui(
     assert "/items/{item_id}" in spec["paths"]
     # "Try it out" sends requests to the servers listed here: the proxy.
     assert spec["servers"] == [{"url": proxied}]
+    # Its JavaScript and CSS come from the app, through the proxy too.
+    for asset in re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', docs.text):
+        assert asset.startswith(f"{proxied}/_coursekit/docs/"), asset
+        loaded = jupyter.get(urljoin(str(docs.url), asset))
+        assert loaded.status_code == 200, asset
 
 
 def test_redoc_loads_openapi_json_through_the_proxy(
