@@ -53,10 +53,6 @@ class NotebooksBenchError(RuntimeError):
     """A measured command failed; the message ends with its output."""
 
 
-def _python() -> str:
-    return sys.executable
-
-
 def _timed(command: list[str], *, env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
     done = subprocess.run(
@@ -107,7 +103,7 @@ def _kernel_start() -> float:
 
 def run(ctx: Context) -> Iterable[Row]:
     """Measure nbval, its fixed costs and ``make test``; yields the rows."""
-    pytest = [_python(), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     collect, kernels, walls = [], [], []
     per_notebook: dict[str, list[float]] = defaultdict(list)
     repeats = 1 if ctx.quick else ctx.repeats

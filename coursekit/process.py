@@ -41,7 +41,13 @@ import psutil
 
 from coursekit.errors import CourseError
 
-__all__ = ["ProcessServer", "ProcessServerError", "serve_process", "stop_all"]
+__all__ = [
+    "ProcessServer",
+    "ProcessServerError",
+    "serve_process",
+    "stop_all",
+    "stop_group",
+]
 
 #: The line each uvicorn worker logs once its app's startup (lifespan) is done.
 STARTUP_DONE = "Application startup complete."
@@ -74,6 +80,21 @@ for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 0.0)):
             sys.exit(0)
         time.sleep(0.05)
 """
+
+
+def stop_group(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    """End ``process`` and its process group: SIGTERM, then SIGKILL.
+
+    For a process started with ``start_new_session=True``. Whatever is still
+    in the group after ``timeout`` seconds (children can outlive their
+    parent) gets SIGKILL.
+    """
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(wait)
+
 
 _running: set[ProcessServer] = set()
 _running_lock = threading.Lock()
@@ -254,13 +275,8 @@ class ProcessServer:
             _running.discard(self)
         if not self._stopped:
             self._stopped = True
-            self._signal_group(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._process.wait(timeout)
             # Workers can outlive their parent: end the group, not just it.
-            self._signal_group(signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._process.wait(2.0)
+            stop_group(self._process, timeout)
         if self._watchdog.stdin is not None and not self._watchdog.stdin.closed:
             with contextlib.suppress(OSError):
                 self._watchdog.stdin.write(b"stopped")
@@ -269,10 +285,6 @@ class ProcessServer:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._watchdog.wait(5.0)
         self._reader.join(2.0)
-
-    def _signal_group(self, sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, sig)
 
     def __enter__(self) -> ProcessServer:
         return self

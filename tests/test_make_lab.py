@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
-import signal
 import socket
 import subprocess
 import time
@@ -14,6 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from coursekit.process import stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE_FOLDERS = ("notebooks", "solutions", "exercises")
@@ -61,13 +60,7 @@ def lab() -> Iterator[httpx.Client]:
         yield client
     finally:
         client.close()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process, timeout=15)
         if process.stdout:
             process.stdout.close()
 
