@@ -14,7 +14,14 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ASSET_PATH", "CDN_FILES", "NOT_LOADED", "OfflineDocs", "asset_folder"]
+__all__ = [
+    "ASSET_PATH",
+    "CDN_FILES",
+    "IN_ASSETS",
+    "NOT_LOADED",
+    "OfflineDocs",
+    "asset_folder",
+]
 
 #: Where the assets are served, inside the app's own URL space.
 ASSET_PATH = "/_coursekit/docs/"
@@ -35,6 +42,10 @@ _FONTS = (
     "https://fonts.googleapis.com/css?family=Montserrat:300,400,700|Roboto:300,400,700"
 )
 NOT_LOADED = {_FONTS: "data:text/css,"}
+#: What the assets themselves would fetch, and what they get instead. ReDoc's
+#: sidebar shows Redocly's logo from their CDN, and hides it when it fails to
+#: load: an empty address fails at once, without asking the network.
+IN_ASSETS = {"redoc.standalone.js": {b"https://cdn.redoc.ly/redoc/logo-mini.svg": b""}}
 _TYPES = {
     ".js": b"text/javascript; charset=utf-8",
     ".css": b"text/css; charset=utf-8",
@@ -60,6 +71,7 @@ class OfflineDocs:
         self.app = app
         self.folder = folder
         self._files = {name: folder / name for name in set(CDN_FILES.values())}
+        self._loaded: dict[str, bytes] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -69,17 +81,48 @@ class OfflineDocs:
         path = scope["path"]
         # uvicorn puts root_path in front of path (the ASGI spec's reading).
         local = path[len(root) :] if root and path.startswith(root) else path
-        if local.startswith(ASSET_PATH) and scope["method"] in ("GET", "HEAD"):
+        reading = scope["method"] in ("GET", "HEAD")
+        if local.startswith(ASSET_PATH) and reading:
             await self._asset(local.removeprefix(ASSET_PATH), scope, send)
             return
+        if reading and local in self._pages():
+            # A compressed page can't be rewritten (chapter 06 adds
+            # GZipMiddleware), so the docs pages are asked for uncompressed.
+            scope = {
+                **scope,
+                "headers": [
+                    (name, value)
+                    for name, value in scope.get("headers", [])
+                    if name.lower() != b"accept-encoding"
+                ],
+            }
         await self.app(scope, receive, _Rewriter(send, root + ASSET_PATH))
 
+    def _pages(self) -> set[str]:
+        # Read each time: a learner may set app.docs_url after serve().
+        pages = (
+            getattr(self.app, "docs_url", None),
+            getattr(self.app, "redoc_url", None),
+        )
+        return {page for page in pages if page}
+
+    def _read(self, name: str) -> bytes | None:
+        if name not in self._loaded:
+            file = self._files.get(name)
+            if file is None or not file.is_file():
+                return None
+            body = file.read_bytes()
+            for remote, local in IN_ASSETS.get(name, {}).items():
+                body = body.replace(remote, local)
+            self._loaded[name] = body
+        return self._loaded[name]
+
     async def _asset(self, name: str, scope: Any, send: Any) -> None:
-        file = self._files.get(name)
-        if file is None or not file.is_file():
+        body = self._read(name)
+        if body is None:
             body, status, kind = b"Not Found", 404, b"text/plain; charset=utf-8"
         else:
-            body, status, kind = file.read_bytes(), 200, _TYPES[file.suffix]
+            status, kind = 200, _TYPES[Path(name).suffix]
         headers = [
             (b"content-type", kind),
             (b"content-length", str(len(body)).encode()),

@@ -7,6 +7,7 @@ import re
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from coursekit.docs_assets import ASSET_PATH, CDN_FILES, NOT_LOADED
@@ -76,3 +77,33 @@ def test_the_app_itself_is_untouched() -> None:
         assert httpx.get(server.url + "/stream").text == "<p>0</p><p>1</p><p>2</p>"
         assert httpx.get(server.url + ASSET_PATH + "nope.js").status_code == 404
         assert httpx.post(server.url + ASSET_PATH + "swagger-ui.css").status_code == 404
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc", "/api-docs"])
+def test_an_app_that_compresses_still_gets_local_docs(page: str) -> None:
+    # Chapter 06 adds GZipMiddleware: a compressed page cannot be rewritten,
+    # so the docs pages must be asked of the app uncompressed.
+    app = FastAPI(docs_url="/api-docs") if page == "/api-docs" else FastAPI()
+    app.add_middleware(GZipMiddleware, minimum_size=10)
+
+    @app.get("/big")
+    def big() -> dict[str, str]:
+        return {"text": "x" * 2000}
+
+    with serve(app, name="offline-docs-gzip", show=False) as server:
+        html = httpx.get(server.url + page, headers={"accept-encoding": "gzip"})
+        assert html.status_code == 200
+        assert not EXTERNAL.search(html.text)
+        assert ASSET_PATH in html.text
+        # Everything else stays compressed.
+        other = httpx.get(server.url + "/big", headers={"accept-encoding": "gzip"})
+        assert other.headers["content-encoding"] == "gzip"
+
+
+def test_redoc_asks_for_nothing_on_the_internet() -> None:
+    # ReDoc's script shows Redocly's logo from their CDN; served from here,
+    # it names no remote image (only documentation links in strings).
+    with serve(_app(), name="offline-docs", show=False) as server:
+        script = httpx.get(server.url + ASSET_PATH + "redoc.standalone.js").text
+    assert "https://cdn.redoc.ly" not in script
+    assert len(script) > 100_000

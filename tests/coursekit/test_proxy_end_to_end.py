@@ -12,121 +12,27 @@ environment and no override, and follows the link the cell displays.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import secrets
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx
 import pytest
 
 from course_app.main import create_app
-from coursekit.process import stop_group
 from coursekit.proxy import PREFIX_ENV
 from coursekit.serve import LiveServer, serve
-
-BASE_URL = "/user/ada/"  # what JupyterHub gives user "ada"
-STARTUP_TIMEOUT = 60.0
+from tests.jupyter_servers import HUB_BASE_URL as BASE_URL
+from tests.jupyter_servers import JupyterServer, hub_server
 
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclass
-class Jupyter:
-    origin: str  # http://127.0.0.1:{port}, the address the browser talks to
-    client: httpx.Client  # sends the token, as the hub's cookie would
-    log: Path
-    runtime_dir: Path  # where the server writes its kernels' connection files
-
-    def get(self, url: str) -> httpx.Response:
-        """GET a path (or absolute URL) on the Jupyter server, as a browser would."""
-        return self.client.get(urljoin(self.origin + "/", url))
-
-
 @pytest.fixture(scope="module")
-def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupyter]:
-    home = tmp_path_factory.mktemp("jupyter")
-    root = home / "root"
-    root.mkdir()
-    log = home / "server.log"
-    port, token = free_port(), secrets.token_hex(16)
-    args = [
-        sys.executable,
-        "-m",
-        "jupyter",
-        "server",
-        "--no-browser",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        "--ServerApp.port_retries=0",
-        f"--ServerApp.base_url={BASE_URL}",
-        f"--ServerApp.root_dir={root}",
-        f"--IdentityProvider.token={token}",
-    ]
-    if os.geteuid() == 0:  # containers and CI often run as root
-        args.append("--allow-root")
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("JUPYTERHUB_") and k != PREFIX_ENV
-    }
-    # What JupyterHub sets for the single-user server; its kernels inherit it.
-    env["JUPYTERHUB_SERVICE_PREFIX"] = BASE_URL
-    # The user's own config and runtime files stay out of it; the server
-    # extensions enabled in this environment (sys-prefix config) still load.
-    env["JUPYTER_CONFIG_DIR"] = str(home / "config")
-    env["JUPYTER_RUNTIME_DIR"] = str(home / "runtime")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            args,
-            cwd=root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    origin = f"http://127.0.0.1:{port}"
-    client = httpx.Client(headers={"Authorization": f"token {token}"}, timeout=10)
-    server = Jupyter(
-        origin=origin, client=client, log=log, runtime_dir=home / "runtime"
-    )
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"jupyter server exited with {process.returncode}:\n"
-                    + log.read_text(errors="replace")
-                )
-            with contextlib.suppress(httpx.TransportError):
-                if server.get(f"{BASE_URL}api/status").status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"jupyter server did not answer within {STARTUP_TIMEOUT:g} s:\n"
-                    + log.read_text(errors="replace")
-                )
-            time.sleep(0.1)
+def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    with hub_server(tmp_path_factory.mktemp("jupyter")) as server:
         yield server
-    finally:
-        client.close()
-        stop_group(process, timeout=15)
 
 
 @pytest.fixture
@@ -149,13 +55,13 @@ def redoc_openapi_url(html: str) -> str:
     return found.group(1)
 
 
-def test_the_jupyter_server_loaded_jupyter_server_proxy(jupyter: Jupyter) -> None:
+def test_the_jupyter_server_loaded_jupyter_server_proxy(jupyter: JupyterServer) -> None:
     log = jupyter.log.read_text(errors="replace")
     assert "jupyter_server_proxy | extension was successfully loaded" in log, log
 
 
 def test_a_route_answers_through_the_proxy(
-    jupyter: Jupyter, hub_app: LiveServer
+    jupyter: JupyterServer, hub_app: LiveServer
 ) -> None:
     proxied = f"{BASE_URL}proxy/{hub_app.port}"
     response = jupyter.get(f"{proxied}/items/5?q=x")
@@ -166,7 +72,7 @@ def test_a_route_answers_through_the_proxy(
 
 
 def test_docs_url_is_the_proxied_swagger_ui(
-    jupyter: Jupyter, hub_app: LiveServer
+    jupyter: JupyterServer, hub_app: LiveServer
 ) -> None:
     proxied = f"{BASE_URL}proxy/{hub_app.port}"
     assert hub_app.docs_url == f"{proxied}/docs"
@@ -195,7 +101,7 @@ def test_docs_url_is_the_proxied_swagger_ui(
 
 
 def test_redoc_loads_openapi_json_through_the_proxy(
-    jupyter: Jupyter, hub_app: LiveServer
+    jupyter: JupyterServer, hub_app: LiveServer
 ) -> None:
     proxied = f"{BASE_URL}proxy/{hub_app.port}"
     redoc = jupyter.get(hub_app.redoc_url)
@@ -208,7 +114,7 @@ def test_redoc_loads_openapi_json_through_the_proxy(
 
 
 def test_without_the_prefix_the_docs_page_cannot_load_its_schema(
-    jupyter: Jupyter, monkeypatch: pytest.MonkeyPatch
+    jupyter: JupyterServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Why root_path matters: an app that does not know the proxy's prefix
     # still answers through the proxy, but its docs page links openapi.json
@@ -239,40 +145,18 @@ print(json.dumps({"port": server.port, "docs_url": server.docs_url}))
 
 
 def test_serve_in_a_kernel_of_the_jupyter_server_links_through_the_proxy(
-    jupyter: Jupyter,
+    jupyter: JupyterServer,
 ) -> None:
     # The whole way a learner goes: a kernel started by the Jupyter server
     # (so with the hub's environment, no override) runs serve(); the link it
     # shows opens Swagger UI through the proxy, and that loads the schema.
-    from jupyter_client import BlockingKernelClient
-
-    started = jupyter.client.post(
-        urljoin(jupyter.origin, f"{BASE_URL}api/kernels"), json={"name": "python3"}
-    )
-    assert started.status_code == 201, started.text
-    kernel_id = started.json()["id"]
-    client = BlockingKernelClient()
-    try:
-        client.load_connection_file(jupyter.runtime_dir / f"kernel-{kernel_id}.json")
-        client.start_channels()
-        client.wait_for_ready(timeout=30)
-        outputs: list[dict] = []
-        reply = client.execute_interactive(
-            KERNEL_CELL,
-            timeout=30,
-            output_hook=lambda msg: outputs.append(msg),
-        )
-        shown = [m["content"] for m in outputs if m["msg_type"] == "display_data"]
-        printed = "".join(
-            m["content"]["text"] for m in outputs if m["msg_type"] == "stream"
-        )
-        errors = [m["content"] for m in outputs if m["msg_type"] == "error"]
-        assert reply["content"]["status"] == "ok", errors
-
+    with jupyter.kernel() as kernel:
+        printed, shown = kernel.run(KERNEL_CELL)
         info = json.loads(printed)
         proxied = f"{BASE_URL}proxy/{info['port']}"
         assert info["docs_url"] == f"{proxied}/docs"
-        # The link the learner clicks in the cell's output.
+        # The link the learner clicks in the cell's output (the kernel, and
+        # so the server, still running).
         [display] = shown
         links = re.findall(r'href="([^"]+)"', display["data"]["text/html"])
         assert links == [f"{proxied}/docs", f"{proxied}/redoc"]
@@ -283,8 +167,3 @@ def test_serve_in_a_kernel_of_the_jupyter_server_links_through_the_proxy(
         assert openapi_url == f"{proxied}/openapi.json"
         schema = jupyter.get(urljoin(str(docs.url), openapi_url))
         assert "/items/{item_id}" in schema.json()["paths"]
-    finally:
-        client.stop_channels()
-        jupyter.client.delete(
-            urljoin(jupyter.origin, f"{BASE_URL}api/kernels/{kernel_id}")
-        )
