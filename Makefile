@@ -1,13 +1,15 @@
 # Two commands set everything up on a machine with Python >= 3.11 and make:
 #   make lab    create .venv if needed, install the course, open JupyterLab
-#   make test   the same set-up, then the whole test suite
+#   make test   the same set-up plus the test tools (and Chromium where it can
+#               be installed), then the whole test suite
 # Both are idempotent: when pyproject.toml has not changed since the last
-# install, the set-up step does nothing.
+# install, the set-up steps do nothing.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.course-installed
+TEST_STAMP := $(VENV)/.test-tools-installed
 LAB_ARGS ?=
 # Jupyter refuses to run as root unless told; containers and CI often are root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
@@ -37,11 +39,17 @@ $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	@echo "==> installing the course and its tools into $(VENV) (first time: about a minute)"
+	@echo "==> installing the course into $(VENV) (first time: under a minute)"
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet --editable ".[test]"
+	@$(BIN)/python -m pip install --quiet --editable .
 	@touch $(STAMP)
 	@echo "==> set-up done"
+
+# What a learner doesn't need: pytest, nbval, ruff, Playwright...
+$(TEST_STAMP): $(STAMP)
+	@echo "==> installing the test tools into $(VENV)"
+	@$(BIN)/python -m pip install --quiet --editable ".[test]"
+	@touch $(TEST_STAMP)
 
 # The page JupyterLab opens on: how the course works and what to open first.
 START_PAGE ?= notebooks/00_start_here.ipynb
@@ -50,19 +58,22 @@ lab: $(STAMP)
 	@$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
 	  --LabApp.default_url=/lab/tree/$(START_PAGE) $(ALLOW_ROOT) $(LAB_ARGS)
 
-test: $(STAMP)
+# The browser tests need Chromium: found, or installed with apt-get where we
+# run as root (CI, containers), else they are skipped (CI: they fail).
+test: $(TEST_STAMP)
+	@$(BIN)/python tests/browser/chromium.py
 	@$(BIN)/python -m pytest --numprocesses=$(PYTEST_JOBS) --dist=loadfile $(PYTEST_ARGS)
 
 # Benchmarks, outside `make test`: several runs of each measurement, side by
 # side; prints one table and writes it to bench/RESULTS.md. Uses wrk when it
 # is installed, else Locust. BENCH_ARGS="--only serving --quick" to try one.
 BENCH_ARGS ?=
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	@$(BIN)/python -m bench $(BENCH_ARGS)
 
 # The saved outputs are what nbval compares against in `make test`.
 NOTEBOOKS ?= notebooks/*.ipynb $(wildcard solutions/*.ipynb)
-notebooks: $(STAMP)
+notebooks: $(TEST_STAMP)
 	@$(BIN)/ruff format --quiet $(NOTEBOOKS)
 	@$(BIN)/coursekit run $(NOTEBOOKS)
 	@$(BIN)/coursekit build
@@ -71,10 +82,10 @@ notebooks: $(STAMP)
 exercises: $(STAMP)
 	@$(BIN)/coursekit build
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-format: $(STAMP)
+format: $(TEST_STAMP)
 	@$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
 clean:

@@ -202,12 +202,14 @@ class Lab(JupyterServer):
     """JupyterLab started by ``make lab``."""
 
     def printed_url(self) -> str:
-        """The link ``make lab`` prints for the learner to open (with token)."""
-        found = re.search(
-            rf"(http://127\.0\.0\.1:\d+/\S*\?token={self.token})", self.output()
-        )
-        assert found, "make lab printed no link with its token:\n" + self.output()
-        return found.group(1)
+        """The link ``make lab`` prints for the learner to open, with the token.
+
+        Jupyter prints a token it generated in full; this one was given on
+        the command line, so it prints ``token=...`` and we fill it in.
+        """
+        found = re.search(r"(http://127\.0\.0\.1:\d+/\S*\?token=)\S+", self.output())
+        assert found, "make lab printed no link:\n" + self.output()
+        return found.group(1) + self.token
 
 
 @contextlib.contextmanager
