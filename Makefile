@@ -38,17 +38,21 @@ $(BIN)/python:
 	@echo "==> creating $(VENV) with $$($(PYTHON) --version)"
 	@$(PYTHON) -m venv $(VENV)
 
+# Quiet: pip still reports errors, but not the build backend's notes (a
+# screenful from setuptools about editable installs, on every first run).
+PIP_INSTALL := PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	@echo "==> installing the course into $(VENV) (first time: under a minute)"
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet --editable .
+	@$(PIP_INSTALL) --editable .
 	@touch $(STAMP)
 	@echo "==> set-up done"
 
 # What a learner doesn't need: pytest, nbval, ruff, Playwright...
 $(TEST_STAMP): $(STAMP)
 	@echo "==> installing the test tools into $(VENV)"
-	@$(BIN)/python -m pip install --quiet --editable ".[test]"
+	@$(PIP_INSTALL) --editable ".[test]"
 	@touch $(TEST_STAMP)
 
 # The page JupyterLab opens on: how the course works and what to open first.
