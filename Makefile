@@ -59,7 +59,7 @@ $(TEST_STAMP): $(STAMP)
 START_PAGE ?= notebooks/00_start_here.ipynb
 lab: $(STAMP)
 	@echo "==> starting JupyterLab on $(START_PAGE) (stop it with Ctrl-C)"
-	@$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
+	@$(BIN)/python -m coursekit.lab --ServerApp.root_dir="$(CURDIR)" \
 	  --LabApp.default_url=/lab/tree/$(START_PAGE) $(ALLOW_ROOT) $(LAB_ARGS)
 
 # The browser tests need Chromium: found, or installed with apt-get where we

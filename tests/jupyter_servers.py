@@ -249,11 +249,24 @@ def make_lab(
         runtime_dir=home / "runtime",
         process=process,
     )
+    checkpoints = _checkpoints()
     try:
         lab.wait_until_up()
         yield lab
     finally:
         lab.stop()
+        # JupyterLab makes a checkpoint of each file it opens; the course's
+        # working copy keeps only those that were there before.
+        for made in _checkpoints() - checkpoints:
+            made.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # still holds older ones
+                made.parent.rmdir()
+
+
+def _checkpoints() -> set[Path]:
+    # The course's files are at most one folder deep; .venv is not searched.
+    found = ROOT.glob(".ipynb_checkpoints/*")
+    return {*found, *ROOT.glob("*/.ipynb_checkpoints/*")}
 
 
 class Kernel:

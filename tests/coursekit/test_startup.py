@@ -33,3 +33,19 @@ def test_nbformat_still_rejects_an_invalid_notebook() -> None:
     nb.cells[0]["cell_type"] = "bogus"
     with pytest.raises(nbformat.ValidationError):
         nbformat.validate(nb)
+
+
+def test_make_labs_jupyterlab_skips_it_too() -> None:
+    # The Jupyter server's own imports (jupyter_events) reach jsonschema.
+    code = (
+        "import sys; sys.argv = ['lab', '--version']; "
+        "import coursekit.lab\n"
+        "try:\n    coursekit.lab.main()\n"
+        "except SystemExit:\n    pass\n"
+        "print(sys.modules.get('rfc3987_syntax', 'absent'), "
+        "'jupyter_events' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.split()[-2:] == ["None", "True"], out.stdout + out.stderr
