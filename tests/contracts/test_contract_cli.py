@@ -2,12 +2,13 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
 
 from contract_support import SECRET_KEY
+
+from tests.jupyter_servers import free_port
 
 CH01_REPORT = """\
 Chapter 01: hello world
@@ -33,12 +34,6 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
         env=env,
         timeout=120,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_passing_chapter_exits_0_with_a_stable_report(
