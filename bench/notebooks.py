@@ -6,12 +6,16 @@
 - the fixed costs inside it: pytest's start-up with collecting the
   notebooks, and starting one Jupyter kernel (nbval starts one per notebook);
 - the whole ``make test`` on the warm venv (set-up is a no-op then), once:
-  it is the longest measurement here and its spread is nbval's plus noise.
+  it is the longest measurement here and its spread is nbval's plus noise;
+- what a learner waits for after ``make lab``: its JupyterLab server from
+  start to its first answer, against plain ``jupyter lab``, side by side.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import socket
 import statistics
 import subprocess
 import sys
@@ -22,8 +26,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
+import httpx
+
 from bench.context import Context
-from bench.stats import Goal, Row, Sample
+from bench.stats import Goal, Row, Sample, ratios
+from coursekit.process import stop_group
 
 __all__ = ["NOTES", "run"]
 
@@ -46,6 +53,10 @@ is what one process would spend, the work the two processes share. Pytest's
 start-up and collection, and one kernel start, are measured on their own.
 "make test" is the whole suite on the warm venv (the set-up step has nothing
 to do), run once: at about two minutes it is the longest measurement here.
+"JupyterLab start" runs the server as `make lab` does (`python -m
+coursekit.lab`, which skips the rfc3987_syntax import) and as `jupyter lab`,
+in pairs, each until `GET /api/status` answers 200; the browser's load of
+the page is not included.
 """
 
 
@@ -101,6 +112,80 @@ def _kernel_start() -> float:
     return elapsed
 
 
+def _lab_start(command: list[str], home: Path) -> float:
+    """Seconds from starting a JupyterLab server to its first /api/status."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = secrets.token_hex(8)
+    args = [
+        *command,
+        *("--no-browser", "--ip=127.0.0.1", f"--port={port}"),
+        *("--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"),
+        *(["--allow-root"] if os.geteuid() == 0 else []),
+    ]
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+    )
+    url = f"http://127.0.0.1:{port}/api/status"
+    headers = {"Authorization": f"token {token}"}
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        while True:
+            if process.poll() is not None:
+                raise NotebooksBenchError(
+                    f"{' '.join(command)} exited with {process.returncode}"
+                )
+            try:
+                if httpx.get(url, headers=headers).status_code == 200:
+                    return time.perf_counter() - start
+            except httpx.TransportError:
+                pass
+            if time.perf_counter() - start > 60:
+                raise NotebooksBenchError(f"{' '.join(command)}: no answer in 60 s")
+            time.sleep(0.01)
+    finally:
+        stop_group(process)
+
+
+def lab_rows(ctx: Context) -> Iterable[Row]:
+    """make lab's JupyterLab against plain ``jupyter lab``, in pairs."""
+    bin_dir = Path(sys.executable).parent
+    ours, plain = [], []
+    with tempfile.TemporaryDirectory(prefix="coursekit-bench-lab-") as tmp:
+        for _ in range(3 if ctx.quick else 7):
+            ours.append(_lab_start([sys.executable, "-m", "coursekit.lab"], Path(tmp)))
+            plain.append(_lab_start([str(bin_dir / "jupyter"), "lab"], Path(tmp)))
+    ctx.log(
+        f"notebooks: JupyterLab start {statistics.median(ours):.2f} s "
+        f"(jupyter lab {statistics.median(plain):.2f} s)"
+    )
+    yield Row(
+        SECTION,
+        "JupyterLab start, as make lab runs it",
+        Sample(ours, "s"),
+        note="python -m coursekit.lab, to its first /api/status",
+    )
+    yield Row(SECTION, "JupyterLab start, plain jupyter lab", Sample(plain, "s"))
+    yield Row(
+        SECTION,
+        "make lab's JupyterLab start / jupyter lab's",
+        ratios(ours, plain),
+        note="pairs run side by side",
+    )
+
+
 def run(ctx: Context) -> Iterable[Row]:
     """Measure nbval, its fixed costs and ``make test``; yields the rows."""
     pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
@@ -149,6 +234,7 @@ def run(ctx: Context) -> Iterable[Row]:
     slowest = sorted(per_notebook, key=lambda p: -statistics.median(per_notebook[p]))
     for path in slowest:
         yield Row(SECTION, f"nbval {path}", Sample(per_notebook[path], "s"))
+    yield from lab_rows(ctx)
     if ctx.quick:
         return
     env = dict(os.environ, PYTEST_ARGS="-p no:cacheprovider")
