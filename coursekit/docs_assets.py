@@ -72,6 +72,9 @@ class OfflineDocs:
         self.folder = folder
         self._files = {name: folder / name for name in set(CDN_FILES.values())}
         self._loaded: dict[str, bytes] = {}
+        # FastAPI adds its docs routes when it is created, at these paths.
+        pages = (getattr(app, "docs_url", None), getattr(app, "redoc_url", None))
+        self._pages = {page for page in pages if page}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -85,7 +88,7 @@ class OfflineDocs:
         if local.startswith(ASSET_PATH) and reading:
             await self._asset(local.removeprefix(ASSET_PATH), scope, send)
             return
-        if reading and local in self._pages():
+        if reading and local in self._pages:
             # A compressed page can't be rewritten (chapter 06 adds
             # GZipMiddleware), so the docs pages are asked for uncompressed.
             scope = {
@@ -97,14 +100,6 @@ class OfflineDocs:
                 ],
             }
         await self.app(scope, receive, _Rewriter(send, root + ASSET_PATH))
-
-    def _pages(self) -> set[str]:
-        # Read each time: a learner may set app.docs_url after serve().
-        pages = (
-            getattr(self.app, "docs_url", None),
-            getattr(self.app, "redoc_url", None),
-        )
-        return {page for page in pages if page}
 
     def _read(self, name: str) -> bytes | None:
         if name not in self._loaded:
