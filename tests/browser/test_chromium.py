@@ -82,7 +82,15 @@ def test_ci_false_does_not_require_them(
     assert not chromium.required()
 
 
-def test_only_root_with_apt_get_installs(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Never sudo: on a person's own machine we say what to install instead.
+def test_a_person_is_never_asked_for_sudo(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Not root and not CI: we say what to install instead.
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv(chromium.REQUIRED_ENV, raising=False)
+    assert chromium._as_root() is None
     assert not chromium.can_install()
+
+
+def test_root_installs_without_sudo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert chromium._as_root() == []
