@@ -3,23 +3,34 @@
 Each check gets a fresh ``httpx.Client`` pointed at the server and runs in
 its own thread under a deadline, so a server that hangs costs one check, not
 the whole run. Whatever a check raises becomes a result; nothing escapes.
+
+A check whose set-up step fails (``SetupFailed``: it could not create the
+user or get the token it needs) has tested nothing of its own: its result
+names, in ``blocked_by``, the chapter's task that owns the broken route
+(``SETUP_TASKS`` in the chapter's module), and its hint points there.
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
 
 from coursekit.contracts.expect import (
+    GIVEN,
     CheckFailed,
     CheckSkipped,
+    SetupFailed,
+    describe_http_error,
     describe_request,
     describe_response,
     redact,
+    track_setup,
 )
 from coursekit.contracts.registry import CHAPTERS, Check, checks_for, normalize_chapter
 
@@ -30,9 +41,11 @@ __all__ = [
     "probe",
     "run_check",
     "run_checks",
+    "setup_tasks",
 ]
 
-#: Seconds one check may take in all (the slowest correct check needs ~1.5 s).
+#: Seconds one check may take in all (the slowest correct check, the cache
+#: expiry of chapter 06, waits up to twice the cache's TTL, 5 s by default).
 CHECK_TIMEOUT = 30.0
 #: The environment variable the CLI reads the server's signing key from.
 SECRET_KEY_ENV = "COURSEKIT_SECRET_KEY"
@@ -67,6 +80,11 @@ class CheckResult:
     request: str = ""
     duration: float = 0.0
     measured: dict[str, float] = field(default_factory=dict)
+    #: The task whose failure kept this check from testing anything: one of
+    #: its set-up steps (creating a user, logging in...) failed on that
+    #: task's route. ``"given"`` when the route is not one of the chapter's
+    #: tasks; empty when nothing blocked the check.
+    blocked_by: str = ""
 
     @property
     def passed(self) -> bool:
@@ -98,9 +116,14 @@ class _Recorder:
         return request, got
 
 
-def _client(base_url: str, recorder: _Recorder, timeout: float) -> httpx.Client:
+def _client(
+    base_url: str, recorder: _Recorder, timeout: float, uds: str | None = None
+) -> httpx.Client:
+    # A Unix socket: the grader's way into a sandbox that has no network.
+    transport = httpx.HTTPTransport(uds=uds) if uds is not None else None
     return httpx.Client(
         base_url=base_url,
+        transport=transport,
         # The checks talk plain HTTP to a local server. Left at its default,
         # each new client loads the system's CA bundle (~25 ms) for nothing.
         verify=not base_url.startswith("http://"),
@@ -115,16 +138,32 @@ def _client(base_url: str, recorder: _Recorder, timeout: float) -> httpx.Client:
     )
 
 
-def _failure_from_http_error(exc: httpx.HTTPError) -> tuple[str, str]:
-    if isinstance(exc, httpx.TimeoutException):
-        return "the server did not answer in time", "no answer (timed out)"
-    if isinstance(exc, httpx.ConnectError):
-        return "could not connect to the server", "connection refused"
-    if isinstance(exc, httpx.DecodingError):
-        return "the response body could not be decoded", f"undecodable body: {exc}"
-    if isinstance(exc, httpx.TooManyRedirects):
-        return "the server redirects in a loop", "too many redirects"
-    return f"the request failed: {type(exc).__name__}", str(exc) or type(exc).__name__
+def setup_tasks(chapter: str | int) -> dict[str, str]:
+    """The chapter's ``SETUP_TASKS``: set-up route -> the task owning it, or GIVEN."""
+    module = f"{__package__}.{CHAPTERS[normalize_chapter(chapter)][1]}"
+    return dict(getattr(importlib.import_module(module), "SETUP_TASKS", {}))
+
+
+def _blocked(result: CheckResult, exc: SetupFailed, task: str) -> None:
+    result.blocked_by = task
+    if task == GIVEN:
+        result.message = (
+            f"set-up failed: {exc.route} is given, not a task of this chapter "
+            f"(it comes with the exercise or the reference it builds on): "
+            f"{exc.message}"
+        )
+        result.hint = (
+            f"Fix {exc.route} first: this check needs it to {exc.purpose} and "
+            "never got to its own test. It is given code: undo your changes to "
+            "it (or re-run the set-up cell), then check again."
+        )
+    else:
+        result.message = f"set-up failed: see task {task} ({exc.message})"
+        result.hint = (
+            f"Fix task {task} first: this check needs {exc.route} to "
+            f"{exc.purpose} and never got to its own test; once {task} passes, "
+            "check again."
+        )
 
 
 def run_check(
@@ -134,8 +173,13 @@ def run_check(
     secret_key: str | None = None,
     timeout: float = CHECK_TIMEOUT,
     request_timeout: float = REQUEST_TIMEOUT,
+    uds: str | None = None,
 ) -> CheckResult:
-    """Run one check against ``base_url``; never raises."""
+    """Run one check against ``base_url``; never raises.
+
+    With ``uds``, requests go to the server on that Unix socket (``base_url``
+    then only names the host, e.g. ``http://localhost``).
+    """
     result = CheckResult(
         id=check.id,
         chapter=check.chapter,
@@ -147,13 +191,15 @@ def run_check(
         hint=check.hint,
     )
     recorder = _Recorder()
-    client = _client(base_url, recorder, request_timeout)
+    client = _client(base_url, recorder, request_timeout, uds)
     kwargs = {"secret_key": secret_key} if check.needs_secret_key else {}
     outcome: list[BaseException | None] = []
+    routes: set[str] = set()
 
     def target() -> None:
         try:
-            check.func(client, **kwargs)
+            with track_setup(routes):
+                check.func(client, **kwargs)
         except BaseException as exc:  # reported, whatever it is
             outcome.append(exc)
         else:
@@ -175,10 +221,25 @@ def run_check(
         return result
     client.close()
     exc = outcome[0]
+    last_request, last_got = recorder.describe()
+    if isinstance(exc, SetupFailed):
+        routes.add(exc.route)  # also when raised outside setup_step()
+    tasks = setup_tasks(check.chapter)
+    unknown = sorted(routes - tasks.keys())
+    if unknown:
+        # A bug in the contract: its tests run every check against the
+        # reference, so a forgotten route cannot get past them.
+        result.status, result.points = "error", 0
+        result.message = (
+            f"the check crashed: its set-up step on {unknown[0]} has no entry in "
+            f"chapter {check.chapter}'s SETUP_TASKS (name the task that owns the "
+            "route, or GIVEN)"
+        )
+        result.request, result.got = last_request, last_got
+        return result
     if exc is None:
         return result
     result.points = 0
-    last_request, last_got = recorder.describe()
     if isinstance(exc, CheckSkipped):
         result.status = "skipped"
         result.message = str(exc)
@@ -190,8 +251,10 @@ def run_check(
         result.got = exc.got or last_got
         result.request = exc.request or last_request
         result.measured = exc.measured
+        if isinstance(exc, SetupFailed):
+            _blocked(result, exc, tasks[exc.route])
     elif isinstance(exc, httpx.HTTPError):
-        result.message, result.got = _failure_from_http_error(exc)
+        result.message, result.got = describe_http_error(exc)
         result.request = last_request
     else:
         result.status = "error"
@@ -285,6 +348,14 @@ def format_report(results: list[CheckResult], *, title: bool = True) -> str:
                 if value:
                     lines.append(f"    {label + ':':<9} {redact(value)}")
             lines.append(f"    hint:     {r.hint}")
+    blocked = Counter(r.blocked_by for r in results if r.blocked_by)
+    if blocked:
+        first = ", ".join(
+            ("the given code" if task == GIVEN else f"task {task}") + f" ({count})"
+            for task, count in blocked.items()
+        )
+        checks = "check" if blocked.total() == 1 else "checks"
+        lines.append(f"set-up failed in {blocked.total()} {checks}: fix {first} first")
     earned = sum(r.points for r in results)
     total = sum(r.max_points for r in results)
     passed = sum(r.passed for r in results)
