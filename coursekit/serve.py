@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import itertools
 import logging
+import os
 import socket
 import threading
 import time
@@ -43,6 +45,8 @@ _TICK = 0.1
 _LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 
 _registry: dict[str, LiveServer] = {}
+#: Numbers the Unix-socket servers' threads (they have no port to be named by).
+_uds_servers = itertools.count(1)
 _registry_lock = threading.Lock()
 
 
@@ -155,8 +159,15 @@ class LiveServer:
         self._server = server
         self._sock = sock
         self._logs = logs
-        self.host, self.port = sock.getsockname()[:2]
-        self.url = f"http://{self.host}:{self.port}"
+        address = sock.getsockname()
+        #: The Unix socket's path, for a server started with ``uds=``.
+        self.uds: str | None = address if isinstance(address, str) else None
+        if self.uds is not None:
+            self.host, self.port = "localhost", None
+            self.url = "http://localhost"
+        else:
+            self.host, self.port = address[:2]
+            self.url = f"http://{self.host}:{self.port}"
         self.public_base = public_base
         self.docs_url = f"{public_base}/docs"
         self.redoc_url = f"{public_base}/redoc"
@@ -277,6 +288,7 @@ def serve(
     graceful_timeout: float = 1.0,
     show: bool = True,
     log_lines: int = 1000,
+    uds: str | None = None,
     **uvicorn_options: Any,
 ) -> LiveServer:
     """Serve an ASGI ``app`` with uvicorn in a background thread and return at once.
@@ -293,22 +305,30 @@ def serve(
         graceful_timeout: seconds in-flight requests get when stopping.
         show: in a notebook, display links to ``/docs`` and ``/redoc``.
         log_lines: how many log lines ``.logs()`` keeps.
+        uds: serve on this Unix socket instead of a TCP port (the grader
+            does, from a sandbox without network); talk to it with
+            ``httpx.HTTPTransport(uds=...)``.
         uvicorn_options: passed on to ``uvicorn.Config`` (e.g. ``http="h11"``).
 
     Raises:
         ServeError: the port is taken, or the app failed or hung on startup.
     """
     _stop_previous(name, port)
-    sock = _bind(host, port)
-    bound_port = sock.getsockname()[1]
-
-    prefix = proxy.proxy_prefix()
-    root_path = proxy.root_path_for(bound_port, prefix)
-    local_base = f"http://{host}:{bound_port}"
-    public_base = root_path if prefix is not None else local_base
+    if uds is not None:
+        sock = _bind_unix(uds)
+        bound_port, prefix, root_path = 0, None, ""
+        public_base = "http://localhost"
+    else:
+        sock = _bind(host, port)
+        bound_port = sock.getsockname()[1]
+        prefix = proxy.proxy_prefix()
+        root_path = proxy.root_path_for(bound_port, prefix)
+        local_base = f"http://{host}:{bound_port}"
+        public_base = root_path if prefix is not None else local_base
 
     _route_uvicorn_logs_away_from_cells()
-    thread_name = f"coursekit-serve-{name}-{bound_port}"
+    where = bound_port or f"uds{next(_uds_servers)}"
+    thread_name = f"coursekit-serve-{name}-{where}"
     logs = _ThreadLogs(thread_name, maxlen=log_lines)
     logging.getLogger("uvicorn").addHandler(logs)
 
@@ -377,6 +397,22 @@ def _bind(host: str, port: int) -> socket.socket:
                 "whatever is using it."
             ) from None
         raise ServeError(f"Cannot listen on {host}:{port}: {exc.strerror}.") from None
+    return sock
+
+
+def _bind_unix(path: str) -> socket.socket:
+    # A socket file left by an earlier server would make bind() fail.
+    with contextlib.suppress(FileNotFoundError):
+        if os.path.exists(path) and not os.path.isdir(path):
+            os.unlink(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+    except OSError as exc:
+        sock.close()
+        raise ServeError(
+            f"Cannot listen on the Unix socket {path}: {exc.strerror}."
+        ) from None
     return sock
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 __all__ = [
     "CHAPTERS",
+    "EXERCISE_BASES",
     "Check",
     "UnknownChapter",
     "UnknownTask",
@@ -35,6 +36,18 @@ CHAPTERS: dict[str, tuple[str, str]] = {
     "04": ("dependency injection", "ch04_dependencies"),
     "05": ("OAuth2 + JWT", "ch05_auth"),
     "06": ("optimization", "ch06_optimization"),
+}
+
+#: The reference chapter each chapter's exercise builds on: its notebook
+#: serves the learner's routes in front of ``create_app(upto=N)`` (0: none).
+#: A graded submission sees only those chapters of ``course_app``.
+EXERCISE_BASES: dict[str, int] = {
+    "01": 0,
+    "02": 0,
+    "03": 2,
+    "04": 1,
+    "05": 4,
+    "06": 5,
 }
 
 CheckFunc = Callable[..., Any]

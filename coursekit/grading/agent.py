@@ -1,9 +1,12 @@
 """The code the grader runs inside a submission's kernel, after its cells.
 
-It serves the notebook's ``app`` with ``coursekit.serve`` and prints the
-port as one JSON line behind a marker. Nothing it prints is trusted for the
-grade: the checks run from the grading process, and the port must belong to
-the kernel's own process (see ``submission``).
+It serves the notebook's ``app`` with ``coursekit.serve`` on a Unix socket
+that the grader chose (the sandbox has no network) and prints one JSON line
+behind a marker. Nothing it prints is trusted for the grade: the kernel is
+the submission's, which may have replaced ``serve`` or anything else. The
+checks run from the grading process against whatever answers on that
+socket, and in the sandbox nothing can answer there but code the
+submission wrote: the reference's later chapters are not in the sandbox.
 """
 
 from __future__ import annotations
@@ -25,11 +28,11 @@ def _coursekit_grade_serve():
         return {"error": "%(no_app)s"}
     from coursekit.serve import serve
     try:
-        server = serve(namespace["app"], name="coursekit-grade", show=False)
+        serve(namespace["app"], name="coursekit-grade", show=False, uds=%(socket)r)
     except BaseException as exc:
         return {"error": "serve", "detail": f"{type(exc).__name__}: {exc}"[:500]}
     key = namespace.get("SECRET_KEY")
-    return {"port": server.port, "secret_key": key if isinstance(key, str) else None}
+    return {"served": True, "secret_key": key if isinstance(key, str) else None}
 import json as _coursekit_json
 print(%(marker)r + _coursekit_json.dumps(_coursekit_grade_serve()))
 """
@@ -37,11 +40,13 @@ print(%(marker)r + _coursekit_json.dumps(_coursekit_grade_serve()))
 
 @dataclass
 class AgentReply:
-    """What the serve cell reported: a port, or why there is none."""
+    """What the serve cell reported: served, or why not."""
 
-    port: int | None = None
+    served: bool = False
     secret_key: str | None = None
     error: str | None = None
+    #: Text from the submission (an exception's message): quote it, never
+    #: show it as the grader's own words.
     detail: str = ""
 
 
@@ -50,9 +55,9 @@ def new_marker() -> str:
     return f"coursekit-grade-{secrets.token_hex(8)}:"
 
 
-def serve_cell(marker: str) -> str:
-    """The source of the cell that serves ``app`` and prints its port."""
-    return _TEMPLATE % {"marker": marker, "no_app": NO_APP}
+def serve_cell(marker: str, socket: str) -> str:
+    """The source of the cell that serves ``app`` on ``socket`` and reports."""
+    return _TEMPLATE % {"marker": marker, "no_app": NO_APP, "socket": socket}
 
 
 def parse_reply(outputs: list[Any], marker: str) -> AgentReply:
@@ -73,12 +78,13 @@ def parse_reply(outputs: list[Any], marker: str) -> AgentReply:
                 break
             if not isinstance(data, dict):
                 break
-            port = data.get("port")
             key = data.get("secret_key")
+            served = data.get("served") is True
+            error = data.get("error")
             return AgentReply(
-                port=port if isinstance(port, int) else None,
+                served=served,
                 secret_key=key if isinstance(key, str) else None,
-                error=data.get("error") if port is None else None,
+                error=None if served else str(error or "no-reply"),
                 detail=str(data.get("detail", ""))[:500],
             )
     errors = [o for o in outputs if o.get("output_type") == "error"]

@@ -5,28 +5,44 @@ kernels and HTTP, not Python), each in an event loop of its own that also
 starts the thread's next kernel while the current submission runs (see
 ``kernels``). Results are written by the calling thread as they arrive, one
 submission at a time.
+
+The batch's ``Isolation`` is decided once, before anything runs: its summary
+is printed first (loudly when weaker than the sandbox) and recorded in every
+row. Without the sandbox, the course's fingerprint is taken again after each
+submission: one that changed the course's files stops the batch, since the
+grades after it could not be trusted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import queue
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 import nbformat
 
-from coursekit.contracts.registry import Check, checks_for, normalize_chapter
+from coursekit.check import GRADING_ENV
+from coursekit.contracts.registry import (
+    EXERCISE_BASES,
+    Check,
+    checks_for,
+    normalize_chapter,
+)
+from coursekit.grading.fingerprint import course_fingerprint, grading_fingerprint
 from coursekit.grading.hidden import load_hidden
-from coursekit.grading.kernels import KernelPool
-from coursekit.grading.report import GRADED, Record, Report
+from coursekit.grading.isolation import Isolation, IsolationError
+from coursekit.grading.kernels import KernelPool, start_kernel
+from coursekit.grading.limits import ResourceLimits
+from coursekit.grading.report import CRASHED, GRADED, MAX_ATTEMPTS, Record, Report
 from coursekit.grading.submission import (
     Graded,
     Limits,
@@ -34,13 +50,19 @@ from coursekit.grading.submission import (
     chapter_from_name,
     grade_loaded,
     load,
+    not_graded,
 )
 
 __all__ = ["BatchSummary", "GradeError", "GradeSettings", "grade_batch"]
 
 
 class GradeError(ValueError):
-    """The batch cannot start; the message says why."""
+    """The batch cannot start, or cannot go on; the message says why."""
+
+
+#: Variables every graded kernel gets: ``check()`` cells do nothing, and
+#: chapter 06's cache expires after a second, so its expiry check is quick.
+KERNEL_ENV = {GRADING_ENV: "1", "CACHE_TTL_SECONDS": "1"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +78,9 @@ class GradeSettings:
     #: Start each thread's next kernel while it grades (each kernel still
     #: serves exactly one submission).
     ahead: bool = True
+    #: ``--sandbox``: auto, require or off (see ``isolation.MODES``).
+    sandbox: str = "auto"
+    resources: ResourceLimits = field(default_factory=ResourceLimits)
 
 
 @dataclass
@@ -105,27 +130,38 @@ def grade_batch(
             checks += load_hidden(settings.hidden, chapter)
     except ValueError as exc:
         raise GradeError(str(exc)) from None
+    try:
+        isolation = Isolation(
+            mode=settings.sandbox,
+            base=EXERCISE_BASES[chapter],
+            resources=settings.resources,
+            env=KERNEL_ENV,
+        )
+    except IsolationError as exc:
+        raise GradeError(str(exc)) from None
+    summary_line = isolation.summary.banner()
+    print(summary_line, file=progress, flush=True)
+    level = (
+        "full"
+        if isolation.summary.full
+        else "weaker: " + "; ".join(isolation.summary.missing)
+    )
+    hidden_files = sorted(settings.hidden.glob("*.py")) if settings.hidden else []
+    fingerprint = grading_fingerprint(
+        chapter,
+        repr(settings.limits),
+        repr(settings.resources),
+        level,
+        hidden_files,
+    )
     tasks = list(dict.fromkeys(c.task for c in checks))
     report = Report(settings.out, tasks)
     report.load()
     summary = BatchSummary()
     todo: list[tuple[Submission, str]] = []
-    for submission in submissions:
-        digest = submission.sha256()
-        if not settings.force and report.already_graded(submission.name, digest):
-            summary.skipped += 1
-            continue
-        todo.append((submission, digest))
-    if summary.skipped:
-        print(
-            f"skipping {summary.skipped} already graded (--force re-grades them)",
-            file=progress,
-            flush=True,
-        )
-    start = time.perf_counter()
-    results = _grade_all(todo, checks, settings)
-    for done, (submission, digest, graded) in enumerate(results, 1):
-        record = Record.build(
+
+    def record(submission: Submission, digest: str, graded: Graded) -> Record:
+        return Record.build(
             submission=submission.name,
             path=str(submission.path),
             sha256=digest,
@@ -136,18 +172,60 @@ def grade_batch(
             notes=graded.notes,
             duration=graded.duration,
             phases=graded.phases,
+            isolation=graded.isolation,
+            isolation_level=level,
+            fingerprint=fingerprint,
         )
-        report.add(record)
+
+    for submission in submissions:
+        digest = submission.sha256()
+        if not settings.force and report.already_graded(
+            submission.name, digest, fingerprint
+        ):
+            summary.skipped += 1
+            continue
+        if not settings.force and report.attempts(digest) >= MAX_ATTEMPTS:
+            reason = (
+                f"{CRASHED}: the grader stopped {MAX_ATTEMPTS} times while grading "
+                "it; not graded again (--force tries once more)"
+            )
+            report.add(
+                record(submission, digest, Graded(reason, not_graded(checks, reason)))
+            )
+            summary.not_graded += 1
+            print(f"{submission.name}: {reason}", file=progress, flush=True)
+            continue
+        todo.append((submission, digest))
+    if summary.skipped:
+        print(
+            f"skipping {summary.skipped} already graded (--force re-grades them)",
+            file=progress,
+            flush=True,
+        )
+    course = course_fingerprint() if not isolation.summary.full else None
+    start = time.perf_counter()
+    results = _grade_all(todo, checks, settings, isolation, report)
+    for done, (submission, digest, graded) in enumerate(results, 1):
+        row = record(submission, digest, graded)
+        report.add(row)
         if graded.status == GRADED:
             summary.graded += 1
         else:
             summary.not_graded += 1
         print(
             f"[{done}/{len(todo)}] {submission.name}: {graded.status} "
-            f"{record.total}/{record.max} ({graded.duration:.1f} s)",
+            f"{row.total}/{row.max} ({graded.duration:.1f} s)",
             file=progress,
             flush=True,
         )
+        if course is not None and course_fingerprint() != course:
+            raise GradeError(
+                f"the course's files changed while {submission.name} was graded "
+                "without the sandbox (a submission may have edited them, or "
+                "installed a package): stopped; the grades after it could not "
+                "be trusted. Restore the course (git status; pip install -e .) "
+                "and grade again, with bubblewrap installed"
+            )
     if not report.records:
         report.write()
     elapsed = time.perf_counter() - start
@@ -157,23 +235,33 @@ def grade_batch(
         file=progress,
         flush=True,
     )
+    if not isolation.summary.full:
+        print(summary_line, file=progress, flush=True)
     return summary
 
 
 class _Todo:
     """The submissions left, shared by the grading threads."""
 
-    def __init__(self, items: Sequence[tuple[Submission, str]]) -> None:
+    def __init__(
+        self,
+        items: Sequence[tuple[Submission, str]],
+        started: Callable[[str], None] = lambda digest: None,
+    ) -> None:
         self._items = deque(items)
         self._lock = threading.Lock()
         self._spares = 0
+        self._started = started
         self.stopped = False
 
     def take(self) -> tuple[Submission, str] | None:
+        """The next submission, noted as begun (see ``Report.started``)."""
         with self._lock:
             if self.stopped or not self._items:
                 return None
-            return self._items.popleft()
+            item = self._items.popleft()
+            self._started(item[1])
+            return item
 
     def want_spare(self) -> bool:
         """Yes while more submissions are left than kernels started ahead."""
@@ -208,6 +296,7 @@ class _Worker(threading.Thread):
         results: queue.SimpleQueue[_Result | BaseException | object],
         checks: Sequence[Check],
         settings: GradeSettings,
+        isolation: Isolation,
         name: str,
     ) -> None:
         super().__init__(name=name, daemon=True)
@@ -215,6 +304,7 @@ class _Worker(threading.Thread):
         self.results = results
         self.checks = checks
         self.settings = settings
+        self.isolation = isolation
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -245,7 +335,10 @@ class _Worker(threading.Thread):
                 return
             self._loop = asyncio.get_running_loop()
             self._task = asyncio.current_task()
-        pool = KernelPool(self.todo.want_spare if self.settings.ahead else _never)
+        pool = KernelPool(
+            self.todo.want_spare if self.settings.ahead else _never,
+            starter=functools.partial(start_kernel, isolation=self.isolation),
+        )
         try:
             while (item := self.todo.take()) is not None:
                 submission, digest = item
@@ -253,7 +346,11 @@ class _Worker(threading.Thread):
                 if isinstance(loaded, nbformat.NotebookNode) and pool.has_spare:
                     self.todo.used_spare()
                 graded = await grade_loaded(
-                    loaded, self.checks, self.settings.limits, pool
+                    loaded,
+                    self.checks,
+                    self.settings.limits,
+                    pool,
+                    resources=self.settings.resources,
                 )
                 self.results.put((submission, digest, graded))
         finally:
@@ -274,6 +371,8 @@ def _grade_all(
     todo: Sequence[tuple[Submission, str]],
     checks: Sequence[Check],
     settings: GradeSettings,
+    isolation: Isolation,
+    report: Report,
 ) -> Iterator[_Result]:
     """Grade ``todo`` on ``settings.jobs`` threads; yields results as they come.
 
@@ -281,11 +380,11 @@ def _grade_all(
     Ctrl-C), the threads stop and every kernel is shut down before it
     returns.
     """
-    shared = _Todo(todo)
+    shared = _Todo(todo, report.started)
     results: queue.SimpleQueue[_Result | BaseException | object] = queue.SimpleQueue()
     jobs = max(1, min(settings.jobs, len(todo)))
     workers = [
-        _Worker(shared, results, checks, settings, f"coursekit-grade-{i}")
+        _Worker(shared, results, checks, settings, isolation, f"coursekit-grade-{i}")
         for i in range(jobs)
     ]
     for worker in workers:

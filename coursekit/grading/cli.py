@@ -2,9 +2,11 @@
 
     coursekit grade submissions/ --out grades --jobs 2
     coursekit grade alice.ipynb bob.ipynb --chapter 02 --hidden hidden_checks/
+    coursekit grade submissions/ --sandbox require   # refuse without bubblewrap
 
-Exit status: 0 when the batch ran (whatever the grades), 2 on bad usage,
-130 when interrupted (Ctrl-C).
+Exit status: 0 when the batch ran (whatever the grades), 2 on bad usage or
+when the batch cannot start or go on (no sandbox with ``--sandbox
+require``, the course changed under it), 130 when interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from coursekit.grading.batch import GradeError, GradeSettings, grade_batch
+from coursekit.grading.isolation import MODES
+from coursekit.grading.limits import MIB, ResourceLimits
 from coursekit.grading.submission import Limits, find_submissions
 
 __all__ = ["main"]
@@ -36,8 +40,21 @@ def _positive(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number, not {text}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     defaults = Limits()
+    resources = ResourceLimits()
     parser = _Parser(
         prog="coursekit grade",
         description="Run each submitted notebook in a fresh kernel, serve its "
@@ -77,7 +94,29 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--force",
         action="store_true",
-        help="re-grade submissions already graded with the same content",
+        help="re-grade submissions already graded with the same content, and "
+        "retry those that stopped the grader twice",
+    )
+    parser.add_argument(
+        "--sandbox",
+        choices=MODES,
+        default="auto",
+        help="isolate each kernel with bubblewrap: auto (when it works here, "
+        "else grade with weaker isolation and say so in every row), require "
+        "(refuse to grade without it), off (default: auto)",
+    )
+    parser.add_argument(
+        "--memory",
+        type=_positive_int,
+        default=resources.memory // MIB,
+        help=f"MiB of memory per submission (default {resources.memory // MIB})",
+    )
+    parser.add_argument(
+        "--processes",
+        type=_positive_int,
+        default=resources.processes,
+        help="processes and threads per submission at once "
+        f"(default {resources.processes})",
     )
     return parser
 
@@ -95,6 +134,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         limits=Limits(cell_timeout=args.cell_timeout, timeout=args.timeout),
         hidden=args.hidden,
         force=args.force,
+        sandbox=args.sandbox,
+        resources=ResourceLimits(
+            memory=args.memory * MIB,
+            processes=args.processes,
+            # A detached busy loop ends too, a little after the notebook's time.
+            cpu_seconds=int(args.timeout) + 60,
+        ),
     )
     try:
         submissions = find_submissions(args.submissions)

@@ -13,21 +13,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
-import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 
 from coursekit.check import GRADING_ENV
+from coursekit.grading.isolation import Confinement, Isolation, remove_tree
 from coursekit.notebooks import ipc_kernel_config
 
-__all__ = ["PRELOAD", "Kernel", "KernelPool", "start_kernel"]
+__all__ = [
+    "PRELOAD",
+    "Kernel",
+    "KernelPool",
+    "SandboxedKernelManager",
+    "start_kernel",
+]
 
 log = logging.getLogger(__name__)
 
@@ -82,32 +93,75 @@ class CappedClient(NotebookClient):
         return None
 
 
-class Kernel:
-    """A running kernel, its client, and the temporary folder it owns."""
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager that starts its kernel inside a ``Confinement``.
 
-    def __init__(self, client: CappedClient, folder: Path) -> None:
+    The kernel's command line is wrapped in the sandbox, and interrupts go
+    as messages on the control channel: a SIGINT to the kernel's process
+    group would reach bubblewrap, which dies of it, taking the kernel along.
+    """
+
+    confinement: Confinement | None = None
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        command = super().format_kernel_cmd(extra_arguments)
+        if self.confinement is None:
+            return command
+        # Written just before this is called; the kernel's user must read it.
+        self.confinement.hand_over(Path(self.connection_file))
+        return self.confinement.wrap(command)
+
+    @property
+    def kernel_spec(self) -> KernelSpec | None:
+        spec = super().kernel_spec
+        if spec is not None and self.confinement is not None:
+            spec.interrupt_mode = "message"
+        return spec
+
+
+class Kernel:
+    """A running kernel, its client, and the confinement it runs in."""
+
+    def __init__(
+        self, client: CappedClient, folder: Path, confinement: Confinement
+    ) -> None:
         self.client = client
         self.folder = folder
+        self.confinement = confinement
         self._stopped = False
 
     @property
     def cwd(self) -> Path:
         """The kernel's working folder (empty when it started)."""
-        return self.folder / "cwd"
+        return self.confinement.cwd
 
     @property
-    def pid(self) -> int | None:
-        """The kernel's process id, for the port ownership check."""
-        provisioner = getattr(self.client.km, "provisioner", None)
-        process = getattr(provisioner, "process", None)
-        return getattr(process, "pid", None)
+    def mechanisms(self) -> list[str]:
+        """What isolates this kernel, for the record of its result."""
+        return self.confinement.mechanisms
 
     async def alive(self) -> bool:
         km = self.client.km
         return km is not None and bool(await km.is_alive())
 
+    def exit_status(self) -> int | None:
+        """The kernel process's exit status once it has ended (else None)."""
+        km = self.client.km
+        process = getattr(getattr(km, "provisioner", None), "process", None)
+        return None if process is None else process.poll()
+
+    async def interrupt(self) -> None:
+        """Ask the kernel to interrupt the cell it runs (KeyboardInterrupt)."""
+        km = self.client.km
+        if km is not None:
+            with contextlib.suppress(Exception):
+                await km.interrupt_kernel()
+
     async def shutdown(self) -> None:
-        """Stop the kernel at once and delete its folder; safe to call twice."""
+        """Stop the kernel at once, sweep its processes, delete its folder.
+
+        Safe to call twice.
+        """
         if self._stopped:
             return
         self._stopped = True
@@ -127,37 +181,81 @@ class Kernel:
             if kc is not None:
                 kc.stop_channels()
             client.km = client.kc = None
-            shutil.rmtree(self.folder, ignore_errors=True)
+            await asyncio.to_thread(self.confinement.remove)
 
 
-async def start_kernel(*, preload: tuple[str, ...] = PRELOAD) -> Kernel:
-    """A ready kernel in a fresh folder of its own, with ``preload`` imported.
+def work_folder() -> Path:
+    """Where kernels' folders go: ``COURSEKIT_GRADE_TMP``, else a temp folder.
+
+    On Linux ``/var/tmp``, because a sandbox's ``/tmp`` leads into the
+    kernel's own folder, which therefore cannot be under ``/tmp`` itself.
+    """
+    named = os.environ.get("COURSEKIT_GRADE_TMP")
+    if named:
+        return Path(named)
+    var_tmp = Path("/var/tmp")
+    if sys.platform.startswith("linux") and os.access(var_tmp, os.W_OK | os.X_OK):
+        return var_tmp
+    return Path(tempfile.gettempdir())
+
+
+@functools.cache
+def default_isolation() -> Isolation:
+    """The isolation of kernels started without one: the sandbox if possible."""
+    return Isolation(mode="auto", base=0, env={GRADING_ENV: "1"})
+
+
+async def start_kernel(
+    *,
+    isolation: Isolation | None = None,
+    preload: tuple[str, ...] = PRELOAD,
+) -> Kernel:
+    """A ready kernel in a fresh, isolated folder, with ``preload`` imported.
+
+    ``isolation`` defaults to ``default_isolation()``.
 
     Raises whatever starting it raised (after cleaning up), e.g.
     ``DeadKernelError`` or ``RuntimeError`` for a kernel that died at once.
     """
-    folder = Path(tempfile.mkdtemp(prefix="coursekit-grade-"))
-    cwd = folder / "cwd"
-    cwd.mkdir()
-    # A temporary folder of its own, too: notebooks keep scratch files (a
-    # SQLite database) under tempfile.gettempdir(), and two submissions of
-    # one exercise graded side by side would otherwise share them.
-    scratch = folder / "tmp"
-    scratch.mkdir()
-    env = dict(os.environ, **{GRADING_ENV: "1"}, TMPDIR=str(scratch))
+    isolation = isolation or default_isolation()
+    folder = Path(tempfile.mkdtemp(prefix="coursekit-grade-", dir=work_folder()))
+    try:
+        confinement = await asyncio.to_thread(isolation.confine, folder)
+    except BaseException:
+        remove_tree(folder)
+        raise
     client = CappedClient(
         nbformat.v4.new_notebook(),
-        config=ipc_kernel_config(folder),
+        config=ipc_kernel_config(confinement.ipc),
         kernel_name="python3",
+        kernel_manager_class=SandboxedKernelManager,
         allow_errors=True,
         record_timing=False,
         shutdown_kernel="immediate",
-        resources={"metadata": {"path": str(cwd)}},
+        resources={"metadata": {"path": str(confinement.cwd)}},
     )
-    kernel = Kernel(client, folder)
+    kernel = Kernel(client, folder, confinement)
     try:
-        client.km = client.create_kernel_manager()
-        await client.async_start_new_kernel(env=env, cwd=str(cwd))
+        km = client.create_kernel_manager()
+        assert isinstance(km, SandboxedKernelManager)
+        km.confinement = confinement
+        km.connection_file = str(confinement.ipc / "kernel.json")
+        client.km = km
+        # The kernel's own output (ipykernel's messages, a crash) goes to a
+        # log outside its box, never to the grader's terminal.
+        with (folder / "kernel.log").open("wb") as log:
+            await client.async_start_new_kernel(
+                env=confinement.env(),
+                cwd=str(confinement.cwd),
+                # No parent-pid watch: inside its PID namespace the kernel's
+                # parent is pid 1, which ipykernel would take for "orphaned".
+                independent=True,
+                preexec_fn=confinement.preexec(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        confinement.launched()
         # Waits for the kernel's first reply (it shuts the kernel down and
         # raises when there is none).
         await client.async_start_new_kernel_client()

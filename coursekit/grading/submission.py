@@ -1,18 +1,30 @@
-"""One submission: find it, validate it, run it in a fresh kernel, grade it.
+"""One submission: find it, validate it, run it in an isolated kernel, grade it.
 
 The notebook runs with ``allow_errors=True`` (a broken task must not cost the
-later ones), under a limit per cell and one for the whole notebook, in a
-kernel whose working folder is a fresh temporary one. Then the serve cell
-(``agent``) serves ``app`` from inside the kernel and the checks run from
-here, over HTTP.
+later ones) under a limit per cell and one for all its cells, in a kernel of
+its own (``kernels``, ``isolation``). What a submission does wrong costs what
+it broke, not the rest:
+
+- a cell that runs too long is interrupted and the notebook goes on with the
+  next cell; a kernel that ignores the interrupt, or dies (``os._exit``,
+  out of memory, too much disk), is replaced by a fresh one in which the
+  cells that had run are run again, and the notebook goes on after the cell
+  that stopped it (twice at most);
+- when all the cells' time is used up, the rest are not run and the app is
+  graded as it stands.
+
+Then the grader's serve cell (``agent``) serves ``app`` on a Unix socket of
+the kernel's folder and the checks run from this process, over that socket.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,13 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import psutil
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from coursekit.contracts.registry import Check
 from coursekit.contracts.runner import CheckResult, run_check
 from coursekit.grading import agent
 from coursekit.grading.kernels import Kernel, KernelPool
+from coursekit.grading.limits import MIB, ResourceLimits
+from coursekit.grading.untrusted import one_line, quote
 
 __all__ = [
     "Graded",
@@ -44,6 +57,16 @@ __all__ = [
 _CHAPTER_RE = re.compile(r"^(\d\d)_")
 #: Checkpoint copies that Jupyter leaves next to the real notebooks.
 _SKIP_DIRS = {".ipynb_checkpoints"}
+#: Seconds the grader's own serve cell may take (the grader's time, not the
+#: notebook's: an app whose startup hangs is reported as such).
+SERVE_TIMEOUT = 30
+#: How often the kernel's folder is measured while it runs.
+_DISK_EVERY = 0.5
+#: Kernels a submission may lose (stuck or dead) before it is given up.
+_REPLACEMENTS = 2
+#: The base URL of the checks' requests: the host part only, the socket
+#: decides where they go.
+_BASE_URL = "http://localhost"
 
 
 @dataclass(frozen=True)
@@ -68,6 +91,8 @@ class Limits:
     timeout: float = 300.0
     #: Characters of output kept per cell; the rest is dropped as it arrives.
     output_cap: int = 100_000
+    #: Seconds an interrupted cell gets to stop before its kernel is replaced.
+    interrupt_grace: float = 5.0
 
 
 @dataclass
@@ -80,8 +105,10 @@ class Graded:
     #: What the learner should know besides the checks (output cut, ...).
     notes: list[str] = field(default_factory=list)
     duration: float = 0.0
-    #: Seconds spent in each phase: start, cells, serve, checks, shutdown.
+    #: Seconds spent in each phase: start, cells, serve, checks.
     phases: dict[str, float] = field(default_factory=dict)
+    #: What isolated the submission's kernel (``Confinement.mechanisms``).
+    isolation: list[str] = field(default_factory=list)
 
 
 def chapter_from_name(name: str) -> str | None:
@@ -159,34 +186,231 @@ def load(path: Path) -> nbformat.NotebookNode | str:
         nbformat.validate(nb)
     except Exception as exc:  # nbformat raises several types for bad files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return f"not a notebook: {type(exc).__name__}: {first}"[:300]
+        return one_line(f"not a notebook: {type(exc).__name__}: {first}")
     return nb
 
 
-def _port_owner_ok(pid: int | None, port: int) -> bool:
-    """True when the kernel process (or a child) listens on ``port``."""
-    if pid is None:
-        return False
-    try:
-        process = psutil.Process(pid)
-        family = [process, *process.children(recursive=True)]
-        for proc in family:
-            for conn in proc.net_connections(kind="tcp"):
-                if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port:
+def _cell_error(index: int, output: dict[str, Any]) -> str:
+    # The exception's name and message are the submission's words.
+    name = one_line(str(output.get("ename")), 80)
+    return f"cell {index + 1} raised {name}: {quote(str(output.get('evalue')))}"
+
+
+class _Stop(Exception):
+    """The notebook cannot go on; the message is the row's status."""
+
+
+class _Execution:
+    """Runs a notebook's cells in kernels from a pool, surviving what it can."""
+
+    def __init__(
+        self,
+        nb: nbformat.NotebookNode,
+        limits: Limits,
+        resources: ResourceLimits,
+        pool: KernelPool,
+    ) -> None:
+        self.nb = nb
+        self.limits = limits
+        self.resources = resources
+        self.pool = pool
+        # The total limit counts from here, waiting for the kernel included.
+        self.deadline = time.monotonic() + limits.timeout
+        self.kernel: Kernel | None = None
+        self.kernels: list[Kernel] = []
+        #: Indexes of the code cells that finished, in order (replayed into a
+        #: fresh kernel when one is lost).
+        self.ran: list[int] = []
+        self.cell_errors: list[str] = []
+        self.notes: list[str] = []
+        self.running: int | None = None
+        self._disk_exceeded = False
+        self._watch: asyncio.Task[None] | None = None
+
+    # -- kernels -------------------------------------------------------------
+
+    def _timeout_for(self, cell: nbformat.NotebookNode) -> int:
+        # Each cell gets what is left of the total, so a notebook of many
+        # slow cells stops in time too.
+        left = self.deadline - time.monotonic()
+        return max(1, int(min(self.limits.cell_timeout, left) + 0.999))
+
+    async def take_kernel(self) -> Kernel:
+        kernel = await self.pool.take()
+        self.kernels.append(kernel)
+        client = kernel.client
+        # nbclient stores each executed cell back into its notebook.
+        client.nb = self.nb
+        client.output_cap = self.limits.output_cap
+        client.timeout_func = self._timeout_for
+        self.kernel = kernel
+        self._disk_exceeded = False
+        self._watch = asyncio.ensure_future(self._watch_disk(kernel))
+        return kernel
+
+    async def _watch_disk(self, kernel: Kernel) -> None:
+        limit = self.resources.disk
+        while True:
+            await asyncio.sleep(_DISK_EVERY)
+            used = await asyncio.to_thread(kernel.confinement.disk_used, limit)
+            if used > limit:
+                self._disk_exceeded = True
+                km = kernel.client.km
+                if km is not None:
+                    with contextlib.suppress(Exception):
+                        await km.shutdown_kernel(now=True)
+                return
+
+    def release(self) -> None:
+        """Stop watching and shut down every kernel used (in the background)."""
+        if self._watch is not None:
+            self._watch.cancel()
+        for kernel in self.kernels:
+            self.pool.release(kernel)
+        self.kernels.clear()
+
+    def _death(self, kernel: Kernel) -> str:
+        """Why ``kernel`` died, as the learner should read it."""
+        if self._disk_exceeded:
+            return f"wrote more than {self.resources.disk // MIB} MiB of files"
+        if kernel.confinement.oom_killed():
+            return (
+                f"ran out of memory (the limit is {self.resources.memory // MIB} MiB)"
+            )
+        status = kernel.exit_status()
+        # bubblewrap reports its child's death by signal N as status 128+N.
+        signum = -status if status is not None and status < 0 else None
+        if status is not None and status > 128:
+            signum = status - 128
+        if signum == signal.SIGXCPU:
+            return f"used more than {self.resources.cpu_seconds} s of CPU"
+        if signum == signal.SIGXFSZ:
+            return f"wrote a file larger than {self.resources.file_size // MIB} MiB"
+        if signum is not None:
+            return f"the kernel was killed by signal {signum}"
+        if status is not None:
+            return f"the kernel exited with status {status}"
+        return "the kernel died"
+
+    # -- cells ---------------------------------------------------------------
+
+    async def _execute(self, index: int) -> str:
+        """Run code cell ``index``: "ok", "stopped", "stuck" or "died"."""
+        assert self.kernel is not None
+        cell = self.nb.cells[index]
+        self.running = index
+        try:
+            await self.kernel.client.async_execute_cell(cell, index)
+        except CellTimeoutError:
+            await self.kernel.interrupt()
+            if await self._responsive():
+                return "stopped"
+            return "stuck"
+        except DeadKernelError:
+            return "died"
+        finally:
+            self.running = None
+        self.cell_errors += [
+            _cell_error(index, output)
+            for output in cell.outputs
+            if output.get("output_type") == "error"
+        ]
+        return "ok"
+
+    async def _responsive(self) -> bool:
+        """Whether the kernel answers again within the grace after an interrupt.
+
+        An empty request is answered only once the interrupted cell has
+        stopped: the kernel runs one request at a time.
+        """
+        assert self.kernel is not None
+        kc = self.kernel.client.kc
+        if kc is None:
+            return False
+        deadline = time.monotonic() + self.limits.interrupt_grace
+        try:
+            msg_id = kc.execute("", silent=True, store_history=False)
+            while (left := deadline - time.monotonic()) > 0:
+                reply = await kc.get_shell_msg(timeout=left)
+                if reply.get("parent_header", {}).get("msg_id") == msg_id:
                     return True
-    except psutil.Error:
+        except Exception:  # no answer in time (queue.Empty), or the kernel died
+            return False
         return False
-    return False
+
+    async def _replace(self, reason: str) -> None:
+        """A fresh kernel in which the cells that had run are run again."""
+        assert self.kernel is not None
+        lost = self.kernel
+        if self._watch is not None:
+            self._watch.cancel()
+        self.pool.release(lost)
+        self.kernels.remove(lost)
+        kernel = await self.take_kernel()
+        for index in self.ran:
+            if time.monotonic() >= self.deadline:
+                raise _Stop(f"{reason}, and no time was left to run the cells again")
+            # A copy: the saved outputs stay those of the first run.
+            copy = nbformat.v4.new_code_cell(self.nb.cells[index].source)
+            try:
+                await kernel.client.async_execute_cell(copy, index)
+            except (CellTimeoutError, DeadKernelError):
+                raise _Stop(
+                    f"{reason}, and cell {index + 1} did not run again in a "
+                    "fresh kernel"
+                ) from None
+
+    async def run(self) -> None:
+        """Run every code cell; raises ``_Stop`` when the notebook cannot go on."""
+        codes = [i for i, c in enumerate(self.nb.cells) if c.cell_type == "code"]
+        replacements = _REPLACEMENTS
+        for position, index in enumerate(codes):
+            if time.monotonic() >= self.deadline:
+                rest = ", ".join(str(i + 1) for i in codes[position:])
+                self.notes.append(
+                    f"the notebook used up its {self.limits.timeout:g} s: cells "
+                    f"{rest} were not run; the app was graded as it stood"
+                )
+                return
+            outcome = await self._execute(index)
+            if outcome == "ok":
+                self.ran.append(index)
+                continue
+            limit = (
+                f"{self.limits.cell_timeout:g} s, the limit per cell"
+                if time.monotonic() < self.deadline
+                else f"the total limit of {self.limits.timeout:g} s"
+            )
+            if outcome == "stopped":
+                self.cell_errors.append(
+                    f"cell {index + 1} was interrupted after {limit}"
+                )
+                continue
+            assert self.kernel is not None
+            if outcome == "stuck":
+                reason = (
+                    f"cell {index + 1} ran longer than {limit} and did not stop "
+                    "when interrupted"
+                )
+            else:
+                reason = f"cell {index + 1}: {self._death(self.kernel)}"
+            self.cell_errors.append(reason)
+            if replacements == 0:
+                raise _Stop(f"{reason} (kernels lost: {_REPLACEMENTS + 1})")
+            replacements -= 1
+            await self._replace(reason)
+            self.notes.append(
+                f"{reason}: the grader ran cells before it again in a fresh "
+                "kernel and went on without it"
+            )
 
 
 def _run_checks(
-    checks: Sequence[Check], url: str, secret_key: str | None
+    checks: Sequence[Check], socket: Path, secret_key: str | None
 ) -> list[CheckResult]:
-    return [run_check(c, url, secret_key=secret_key) for c in checks]
-
-
-def _cell_error(index: int, output: dict[str, Any]) -> str:
-    return f"cell {index + 1}: {output.get('ename')}: {output.get('evalue')}"[:300]
+    return [
+        run_check(c, _BASE_URL, secret_key=secret_key, uds=str(socket)) for c in checks
+    ]
 
 
 async def grade_notebook(
@@ -195,13 +419,15 @@ async def grade_notebook(
     limits: Limits,
     pool: KernelPool,
     phases: dict[str, float] | None = None,
+    *,
+    resources: ResourceLimits | None = None,
 ) -> Graded:
     """Run ``nb`` in a kernel from ``pool``, serve its app, run ``checks``.
 
-    The kernel serves this notebook only; it is released (shut down, its
-    folder deleted) on the way out, whichever way that is. ``phases`` gets
-    the seconds spent waiting for the kernel, running the cells, serving
-    the app, running the checks.
+    The kernels serve this notebook only; they are released (shut down,
+    their processes swept, their folders deleted) on the way out, whichever
+    way that is. ``phases`` gets the seconds spent waiting for the kernel,
+    running the cells, serving the app and running the checks.
     """
     phases = {} if phases is None else phases
     mark = time.perf_counter()
@@ -212,102 +438,63 @@ async def grade_notebook(
         phases[name] = round(phases.get(name, 0.0) + now - mark, 3)
         mark = now
 
-    # The total limit counts from here, waiting for the kernel included.
-    deadline = time.monotonic() + limits.timeout
-    running: list[int] = []
-    cell_errors: list[str] = []
-    # Filled in on the way out, whichever way that is; _stopped and Graded
-    # keep a reference to the same list.
-    notes: list[str] = []
-    kernel: Kernel | None = None
+    run = _Execution(nb, limits, resources or ResourceLimits(), pool)
+    isolation: list[str] = []
 
-    def cell_timeout(cell: nbformat.NotebookNode) -> int:
-        # The total limit is enforced cell by cell: each cell gets what is
-        # left of it, so a notebook of many slow cells stops in time too.
-        left = deadline - time.monotonic()
-        return max(1, int(min(limits.cell_timeout, left) + 0.999))
+    def stopped(reason: str) -> Graded:
+        graded = _stopped(checks, reason, run.cell_errors, run.notes)
+        graded.isolation = isolation
+        return graded
 
     try:
-        kernel = await pool.take()
+        kernel = await run.take_kernel()
+        isolation = kernel.mechanisms
         phase("start")
-        client = kernel.client
-        # nbclient stores each executed cell back into its notebook.
-        client.nb = nb
-        client.output_cap = limits.output_cap
-        client.timeout_func = cell_timeout
-        pid = kernel.pid
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            if time.monotonic() >= deadline:
-                return _stopped(
-                    checks,
-                    f"timed out: the notebook ran longer "
-                    f"than {limits.timeout:g} s in all",
-                    cell_errors,
-                    notes,
-                )
-            running.append(index)
-            try:
-                await client.async_execute_cell(cell, index)
-            except CellTimeoutError:
-                limit = (
-                    f"{limits.cell_timeout:g} s, the limit per cell"
-                    if time.monotonic() < deadline
-                    else f"the total limit of {limits.timeout:g} s"
-                )
-                reason = f"timed out: cell {index + 1} still ran after {limit}"
-                return _stopped(checks, reason, cell_errors, notes)
-            cell_errors += [
-                _cell_error(index, o)
-                for o in cell.outputs
-                if o.get("output_type") == "error"
-            ]
-        phase("cells")
-        marker = agent.new_marker()
-        serve = nbformat.v4.new_code_cell(agent.serve_cell(marker))
-        nb.cells.append(serve)
-        running.append(-1)  # -1: the grader's own cell
         try:
-            await client.async_execute_cell(
+            await run.run()
+        except _Stop as exc:
+            return stopped(str(exc))
+        phase("cells")
+        kernel = run.kernel
+        assert kernel is not None
+        socket = kernel.confinement.app_socket
+        marker = agent.new_marker()
+        serve = nbformat.v4.new_code_cell(agent.serve_cell(marker, str(socket)))
+        nb.cells.append(serve)
+        kernel.client.timeout_func = lambda cell: SERVE_TIMEOUT
+        try:
+            await kernel.client.async_execute_cell(
                 serve, len(nb.cells) - 1, store_history=False
             )
         except CellTimeoutError:
-            return _stopped(
-                checks, "timed out while starting the app", cell_errors, notes
-            )
+            return stopped("the app did not start: its startup still ran after 30 s")
+        except DeadKernelError:
+            reason = run._death(kernel)
+            return stopped(f"the kernel died while the grader served `app`: {reason}")
         phase("serve")
         reply = agent.parse_reply(serve.outputs, marker)
         if reply.error == agent.NO_APP:
-            return _stopped(checks, "no `app` defined", cell_errors, notes)
-        if reply.port is None:
-            detail = f": {reply.detail}" if reply.detail else ""
-            return _stopped(checks, f"app did not start{detail}", cell_errors, notes)
-        if not _port_owner_ok(pid, reply.port):
-            reason = "app did not start: the reported port is not the kernel's"
-            return _stopped(checks, reason, cell_errors, notes)
-        url = f"http://127.0.0.1:{reply.port}"
-        results = await asyncio.to_thread(_run_checks, checks, url, reply.secret_key)
+            return stopped("no `app` defined")
+        if not reply.served:
+            detail = f": {quote(reply.detail)}" if reply.detail else ""
+            return stopped(f"the app did not start{detail}")
+        results = await asyncio.to_thread(_run_checks, checks, socket, reply.secret_key)
         phase("checks")
-        return Graded("graded", results, cell_errors, notes)
-    except DeadKernelError:
-        if not running:
-            where = "start-up"
-        elif running[-1] < 0:
-            where = "the grader's cell that serves `app`"
-        else:
-            where = f"cell {running[-1] + 1}"
-        return _stopped(
-            checks, f"kernel died while running {where}", cell_errors, notes
-        )
+        graded = Graded("graded", results, run.cell_errors, run.notes)
+        graded.isolation = isolation
+        return graded
     finally:
-        if kernel is not None:
-            pool.release(kernel)
-            notes += [
-                f"cell {i + 1}: output beyond {limits.output_cap} characters was "
-                "dropped by the grader"
-                for i in kernel.client.truncated
-            ]
+        for used in run.kernels:
+            run.notes += _truncation_notes(used, limits)
+        run.release()
+
+
+def _truncation_notes(kernel: Kernel, limits: Limits) -> list[str]:
+    return [
+        f"cell {i + 1}: output beyond {limits.output_cap} characters was "
+        "dropped by the grader"
+        for i in kernel.client.truncated
+    ]
 
 
 def _stopped(
@@ -325,6 +512,8 @@ async def grade_loaded(
     checks: Sequence[Check],
     limits: Limits,
     pool: KernelPool,
+    *,
+    resources: ResourceLimits | None = None,
 ) -> Graded:
     """``grade_notebook`` for what ``load`` returned; never raises.
 
@@ -336,9 +525,11 @@ async def grade_loaded(
     else:
         phases: dict[str, float] = {}
         try:
-            graded = await grade_notebook(loaded, checks, limits, pool, phases)
+            graded = await grade_notebook(
+                loaded, checks, limits, pool, phases, resources=resources
+            )
         except Exception as exc:  # the batch goes on whatever happens
-            reason = f"grading failed: {type(exc).__name__}: {exc}"[:300]
+            reason = one_line(f"grading failed: {type(exc).__name__}: {exc}")
             graded = _stopped(checks, reason, [])
         graded.phases = phases
     graded.duration = time.perf_counter() - start
