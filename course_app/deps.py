@@ -1,28 +1,22 @@
-"""Dependencies, each with an `Annotated` alias to declare it in one word.
+"""Chapter 4's dependencies, each with an `Annotated` alias to declare it in one word.
 
 Routes declare what they need (`session: SessionDep`) and FastAPI provides
 it per request; tests swap any of them with `app.dependency_overrides`.
+Dependencies of later chapters live with what they serve: the current user
+(chapter 5) in `course_app.current_user`, the stats cache (chapter 6) in
+`course_app.routers.stats`.
 """
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-import jwt
-from fastapi import Depends, HTTPException, Query, Request, status
-from fastapi.security import OAuth2PasswordBearer
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from course_app import security
-from course_app.cache import TTLCache
 from course_app.config import Settings
-from course_app.repositories import (
-    MAX_ID,
-    SqlUserRepository,
-    UserRecord,
-    UserRepository,
-)
-from course_app.schemas import UserStats
+from course_app.repositories import UserRepository
+from course_app.sql_repository import MAX_ID, SqlUserRepository
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -62,53 +56,9 @@ def get_pagination(
 PaginationDep = Annotated[Pagination, Depends(get_pagination)]
 
 
-def get_memory_user_repo(request: Request) -> UserRepository:
-    """The app's in-memory user storage (chapters 2-3)."""
-    repo: UserRepository = request.app.state.user_repo
-    return repo
-
-
 def get_sql_user_repo(session: SessionDep) -> UserRepository:
     """User storage in the database, through this request's session."""
     return SqlUserRepository(session)
 
 
 UserRepoDep = Annotated[UserRepository, Depends(get_sql_user_repo)]
-
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token")
-
-TokenDep = Annotated[str, Depends(oauth2_scheme)]
-
-
-def get_current_user(
-    token: TokenDep, repo: UserRepoDep, settings: SettingsDep
-) -> UserRecord:
-    """The user the bearer token was issued to; 401 if it is not valid."""
-    credentials_error = HTTPException(
-        status_code=status.HTTP_401_UNAUTHORIZED,
-        detail="Could not validate credentials",
-        headers={"WWW-Authenticate": "Bearer"},
-    )
-    try:
-        subject = security.decode_access_token(token, secret_key=settings.signing_key)
-    except jwt.InvalidTokenError:
-        raise credentials_error from None
-    # int() alone would also take " 7", "+7", "7_0" and non-ASCII digits.
-    if not (subject.isascii() and subject.isdecimal() and len(subject) <= 19):
-        raise credentials_error
-    user = repo.get(int(subject))
-    if user is None:  # deleted since the token was issued
-        raise credentials_error
-    return user
-
-
-CurrentUserDep = Annotated[UserRecord, Depends(get_current_user)]
-
-
-def get_stats_cache(request: Request) -> TTLCache[UserStats]:
-    """The app's cache of user statistics."""
-    cache: TTLCache[UserStats] = request.app.state.stats_cache
-    return cache
-
-
-StatsCacheDep = Annotated[TTLCache[UserStats], Depends(get_stats_cache)]

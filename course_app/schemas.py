@@ -1,8 +1,9 @@
-"""API models: what requests carry and responses show.
+"""API models of chapter 2's users: what requests carry and responses show.
 
 These are separate from the ORM models in `models.py` on purpose: a response
 model lists the fields it shows, so a stored password hash can never leak
-into a response by accident.
+into a response by accident. The models of other routes live in their
+routers (`course_app.routers.*`), in the chapter that adds them.
 """
 
 from typing import Annotated
@@ -21,15 +22,6 @@ class Message(BaseModel):
     """An error, as FastAPI reports it."""
 
     detail: str
-
-
-class Greeting(BaseModel):
-    message: str
-
-
-class ItemEcho(BaseModel):
-    item_id: int
-    q: str | None
 
 
 class UserCreate(BaseModel):
@@ -59,57 +51,3 @@ class UserPublic(BaseModel):
     id: int
     name: str
     email: str
-
-
-class Token(BaseModel):
-    """An OAuth2 bearer token response."""
-
-    access_token: str
-    token_type: str = "bearer"
-
-
-class IoResult(BaseModel):
-    mode: str
-    delay: float
-
-
-class FanoutResult(BaseModel):
-    n: int
-    delay: float
-    results: list[int]
-
-
-class Item(BaseModel):
-    id: int
-    name: str
-
-
-class ItemPage(BaseModel):
-    """One page of the items matching `q`; `total` counts all matches."""
-
-    q: str | None
-    skip: int
-    limit: int
-    total: int
-    items: list[Item]
-
-
-class Health(BaseModel):
-    status: str
-    database: str
-
-
-class CatalogueItem(BaseModel):
-    id: int
-    name: str
-    description: str
-    price: float
-
-
-class UserStats(BaseModel):
-    """How many users there are, in total and per email domain."""
-
-    model_config = ConfigDict(frozen=True)
-
-    users: int
-    domains: dict[str, int]

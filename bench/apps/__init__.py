@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from course_app.config import Settings
 from course_app.db import create_db_engine, create_session_factory, create_tables
-from course_app.repositories import MAX_ID, SqlUserRepository
+from course_app.sql_repository import MAX_ID, SqlUserRepository
 
 __all__ = [
     "GREETING",

@@ -5,15 +5,24 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import validate_email
+from pydantic import BaseModel, validate_email
 from pydantic_core import PydanticCustomError
 
-from course_app import security
-from course_app.deps import CurrentUserDep, SettingsDep, UserRepoDep
+from course_app import passwords, tokens
+from course_app.current_user import CurrentUserDep
+from course_app.deps import SettingsDep, UserRepoDep
 from course_app.repositories import UserRecord, UserRepository
-from course_app.schemas import Message, Token, UserPublic
+from course_app.schemas import Message, UserPublic
 
 router = APIRouter(tags=["auth"])
+
+
+class Token(BaseModel):
+    """An OAuth2 bearer token response."""
+
+    access_token: str
+    token_type: str = "bearer"
+
 
 _unauthorized: dict[int | str, dict[str, Any]] = {
     401: {"model": Message, "description": "Not authenticated"}
@@ -36,9 +45,9 @@ def authenticate_user(
     else:
         user = repo.get_by_email(email)
     if user is None:
-        security.verify_password(password, security.DUMMY_HASH)
+        passwords.verify_password(password, passwords.DUMMY_HASH)
         return None
-    if not security.verify_password(password, user.hashed_password):
+    if not passwords.verify_password(password, user.hashed_password):
         return None
     return user
 
@@ -57,7 +66,7 @@ def login(
             detail="Incorrect email or password",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    token = security.create_access_token(
+    token = tokens.create_access_token(
         str(user.id),
         secret_key=settings.signing_key,
         expires_delta=timedelta(minutes=settings.access_token_expire_minutes),

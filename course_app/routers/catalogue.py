@@ -6,9 +6,7 @@ from functools import cache
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response, status
-from pydantic import TypeAdapter
-
-from course_app.schemas import CatalogueItem
+from pydantic import BaseModel, TypeAdapter
 
 router = APIRouter(tags=["catalogue"])
 
@@ -17,6 +15,13 @@ CACHE_CONTROL = "public, max-age=60"
 
 _COLOURS = ("red", "blue", "green", "black", "white", "grey", "gold")
 _THINGS = ("lamp", "mug", "chair", "bag", "pen", "clock", "desk", "kite")
+
+
+class CatalogueItem(BaseModel):
+    id: int
+    name: str
+    description: str
+    price: float
 
 
 def build_catalogue(size: int = CATALOGUE_SIZE) -> list[CatalogueItem]:

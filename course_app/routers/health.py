@@ -1,14 +1,20 @@
 """Chapter 4: a health check that reaches the database."""
 
 from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from course_app.db import released
 from course_app.deps import SessionDep
-from course_app.schemas import Health, Message
+from course_app.schemas import Message
 
 router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+    database: str
 
 
 @router.get(

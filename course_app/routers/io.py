@@ -5,10 +5,21 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-
-from course_app.schemas import FanoutResult, IoResult
+from pydantic import BaseModel
 
 router = APIRouter(prefix="/io", tags=["io"])
+
+
+class IoResult(BaseModel):
+    mode: str
+    delay: float
+
+
+class FanoutResult(BaseModel):
+    n: int
+    delay: float
+    results: list[int]
+
 
 Delay = Annotated[
     float,

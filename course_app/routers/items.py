@@ -1,11 +1,27 @@
 """Chapter 4: a paginated, searchable list, using the shared pagination."""
 
 from fastapi import APIRouter
+from pydantic import BaseModel
 
 from course_app.deps import PaginationDep
-from course_app.schemas import Item, ItemPage
 
 router = APIRouter(prefix="/items", tags=["items"])
+
+
+class Item(BaseModel):
+    id: int
+    name: str
+
+
+class ItemPage(BaseModel):
+    """One page of the items matching `q`; `total` counts all matches."""
+
+    q: str | None
+    skip: int
+    limit: int
+    total: int
+    items: list[Item]
+
 
 ITEMS: tuple[Item, ...] = tuple(Item(id=n, name=f"Item {n}") for n in range(1, 101))
 

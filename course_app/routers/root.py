@@ -1,10 +1,18 @@
 """Chapter 1: the first routes, with path and query parameters."""
 
 from fastapi import APIRouter
-
-from course_app.schemas import Greeting, ItemEcho
+from pydantic import BaseModel
 
 router = APIRouter(tags=["basics"])
+
+
+class Greeting(BaseModel):
+    message: str
+
+
+class ItemEcho(BaseModel):
+    item_id: int
+    q: str | None
 
 
 @router.get("/")

@@ -1,8 +1,9 @@
 """Chapter 6: statistics from one SQL query, cached for a few seconds."""
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -10,12 +11,38 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import String
 
+from course_app.cache import TTLCache
 from course_app.db import released
-from course_app.deps import SessionDep, StatsCacheDep
+from course_app.deps import SessionDep
 from course_app.models import User
-from course_app.schemas import UserStats
 
 router = APIRouter(prefix="/stats", tags=["stats"])
+
+
+class UserStats(BaseModel):
+    """How many users there are, in total and per email domain."""
+
+    model_config = ConfigDict(frozen=True)
+
+    users: int
+    domains: dict[str, int]
+
+
+def create_stats_cache(ttl: float) -> TTLCache[UserStats]:
+    """A cache for the statistics, whose entries last `ttl` seconds.
+
+    `create_app` keeps one per app, in `app.state.stats_cache`.
+    """
+    return TTLCache[UserStats](ttl)
+
+
+def get_stats_cache(request: Request) -> TTLCache[UserStats]:
+    """The app's cache of user statistics."""
+    cache: TTLCache[UserStats] = request.app.state.stats_cache
+    return cache
+
+
+StatsCacheDep = Annotated[TTLCache[UserStats], Depends(get_stats_cache)]
 
 
 class EmailDomain(FunctionElement[str]):

@@ -1,19 +1,19 @@
 """Chapter 2: create, read, update and delete users.
 
 The same routes serve every chapter from 2 on; only the storage behind them
-changes (memory in chapters 2-3, the database from chapter 4), so the router
-is built around the dependency that provides it.
+changes (memory in chapters 2-3, the database from chapter 4), and chapter 4
+pages the list. So the router is built around the dependencies that provide
+them, and this module needs nothing of a later chapter.
 """
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from course_app.deps import PaginationDep
+from course_app.passwords import hash_password
 from course_app.repositories import EmailTakenError, UserChanges, UserRepository
 from course_app.schemas import Message, UserCreate, UserPublic, UserUpdate
-from course_app.security import hash_password
 
 USER_NOT_FOUND = "User not found"
 EMAIL_TAKEN = "A user with this email already exists"
@@ -34,13 +34,26 @@ def _user_not_found() -> HTTPException:
     return HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=USER_NOT_FOUND)
 
 
+class Page(Protocol):
+    """Which rows of a list to return."""
+
+    @property
+    def skip(self) -> int: ...
+
+    @property
+    def limit(self) -> int: ...
+
+
 def create_router(
-    get_repo: Callable[..., UserRepository], *, paginate: bool
+    get_repo: Callable[..., UserRepository],
+    *,
+    get_page: Callable[..., Page] | None = None,
 ) -> APIRouter:
     """The `/users/` routes, storing users in the repository `get_repo` gives.
 
-    With `paginate`, `GET /users/` takes `skip` and `limit`; without, it
-    returns every user.
+    With `get_page` (chapter 4's `course_app.deps.get_pagination`), `GET
+    /users/` returns the page that dependency gives (`skip` and `limit`);
+    without, it returns every user.
     """
     router = APIRouter(prefix="/users", tags=["users"])
     Repo = Annotated[UserRepository, Depends(get_repo)]
@@ -65,10 +78,11 @@ def create_router(
             raise _email_taken() from None
         return UserPublic.model_validate(user)
 
-    if paginate:
+    if get_page is not None:
+        PageDep = Annotated[Page, Depends(get_page)]
 
         @router.get("/")
-        def list_users(repo: Repo, page: PaginationDep) -> list[UserPublic]:
+        def list_users(repo: Repo, page: PageDep) -> list[UserPublic]:
             """A page of users, ordered by id."""
             users = repo.list_users(skip=page.skip, limit=page.limit)
             return [UserPublic.model_validate(user) for user in users]

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
-from course_app import security
+from course_app import passwords
 from course_app.config import Settings, get_settings
 from course_app.main import create_app
 
@@ -32,11 +32,11 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Real argon2, with parameters cheap enough to hash in every test.
 
-    The real parameters cost ~0.05 s a hash; test_security checks them.
+    The real parameters cost ~0.05 s a hash; test_passwords checks them.
     """
     hasher = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
-    monkeypatch.setattr(security, "password_hash", hasher)
-    monkeypatch.setattr(security, "DUMMY_HASH", hasher.hash("dummy password"))
+    monkeypatch.setattr(passwords, "password_hash", hasher)
+    monkeypatch.setattr(passwords, "DUMMY_HASH", hasher.hash("dummy password"))
 
 
 @pytest.fixture

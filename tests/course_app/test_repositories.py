@@ -9,12 +9,11 @@ from sqlalchemy.orm import Session
 from course_app.config import Settings
 from course_app.db import create_db_engine, create_session_factory, create_tables
 from course_app.repositories import (
-    MAX_ID,
     EmailTakenError,
     MemoryUserRepository,
-    SqlUserRepository,
     UserRepository,
 )
+from course_app.sql_repository import MAX_ID, SqlUserRepository
 
 HASH = "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"
 

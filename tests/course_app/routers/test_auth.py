@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from course_app import security
+from course_app import passwords
 from course_app.config import Settings
 
 PASSWORD = "correct horse"
@@ -101,19 +101,19 @@ def test_unknown_email_checks_a_password_too(
     # Spy on the real check: an unknown email must cost one password check,
     # against the dummy hash, like a wrong password does.
     checked: list[str] = []
-    verify = security.verify_password
+    verify = passwords.verify_password
 
     def spy(password: str, hashed: str) -> bool:
         checked.append(hashed)
         return verify(password, hashed)
 
-    monkeypatch.setattr(security, "verify_password", spy)
+    monkeypatch.setattr(passwords, "verify_password", spy)
     login(client, "nobody@example.com")
     login(client, "not an email")
-    assert checked == [security.DUMMY_HASH, security.DUMMY_HASH]
+    assert checked == [passwords.DUMMY_HASH, passwords.DUMMY_HASH]
     login(client, "ada@example.com", "wrong password")
     assert len(checked) == 3
-    assert checked[-1] != security.DUMMY_HASH
+    assert checked[-1] != passwords.DUMMY_HASH
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ from sqlalchemy.engine import Engine
 from course_app.cache import TTLCache
 from course_app.config import Settings
 from course_app.models import User
-from course_app.repositories import SqlUserRepository
 from course_app.routers.stats import EmailDomain
+from course_app.sql_repository import SqlUserRepository
 
 HASH = "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"
 

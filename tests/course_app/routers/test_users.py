@@ -9,12 +9,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from course_app import deps
-from course_app.repositories import (
-    MAX_ID,
-    SqlUserRepository,
-    UserRecord,
-    UserRepository,
-)
+from course_app.repositories import UserRecord, UserRepository
+from course_app.sql_repository import MAX_ID, SqlUserRepository
 
 Signup = Callable[..., dict[str, Any]]
 HASH = "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"

@@ -1,0 +1,129 @@
+"""The manifest of the reference system: which files of `course_app` each chapter adds.
+
+While an exercise is graded, the grader's sandbox shows the submission only
+the reference chapters the exercise builds on (exercise 05 builds on
+`create_app(upto=4)`, so it sees chapters 1 to 4 and nothing of chapter 5),
+so that nobody scores a chapter by importing the reference's answer. This
+manifest is how the sandbox knows which files those are: `files_upto(4)`.
+
+It holds because the package is laid out by chapter: each module belongs to
+the first chapter that needs it, and no module imports one of a later
+chapter (only `create_app`, in `main`, imports a chapter's modules, inside
+that chapter's `if upto >= N` block). No code reads a data file of the
+package at run time, so the files are all Python modules. `tests/course_app/
+test_chapters.py` checks that every module is listed once, and builds each
+chapter from exactly its files.
+"""
+
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Final
+
+#: The import name of the package the paths are relative to.
+PACKAGE: Final = "course_app"
+
+#: For each chapter, the files it adds, relative to the package's folder
+#: (`/`-separated, as `Path` joins them on any system).
+CHAPTER_FILES: Final[Mapping[int, tuple[str, ...]]] = MappingProxyType(
+    {
+        # The factory, the settings, the 422 handler, the first routes.
+        1: (
+            "__init__.py",
+            "chapters.py",
+            "config.py",
+            "errors.py",
+            "main.py",
+            "routers/__init__.py",
+            "routers/root.py",
+        ),
+        # Users in memory, their API models, their hashed passwords.
+        2: (
+            "passwords.py",
+            "repositories.py",
+            "schemas.py",
+            "routers/users.py",
+        ),
+        # Waiting with async def and def.
+        3: ("routers/io.py",),
+        # The database, the dependencies, users in SQL, items and health.
+        4: (
+            "db.py",
+            "deps.py",
+            "models.py",
+            "sql_repository.py",
+            "routers/health.py",
+            "routers/items.py",
+        ),
+        # JWTs, the current-user dependency, login.
+        5: (
+            "current_user.py",
+            "tokens.py",
+            "routers/auth.py",
+        ),
+        # The TTL cache, the catalogue, cached statistics.
+        6: (
+            "cache.py",
+            "routers/catalogue.py",
+            "routers/stats.py",
+        ),
+    }
+)
+
+
+def files_upto(upto: int) -> tuple[str, ...]:
+    """The files of the reference as it stands after chapter `upto`.
+
+    That is the files of chapters 1 to `upto`, chapter by chapter, relative
+    to the package's folder: what a sandbox must show for
+    `create_app(upto=upto)` to work, and all it may show of the reference
+    to an exercise that builds on chapter `upto`. `upto=0` (an exercise that
+    builds on nothing) gives no files at all.
+
+    Raises:
+        ValueError: `upto` is not 0 or a chapter of `CHAPTER_FILES`.
+    """
+    if isinstance(upto, bool) or not isinstance(upto, int):
+        raise ValueError(f"upto must be a chapter number, an int; got {upto!r}")
+    if not 0 <= upto <= max(CHAPTER_FILES):
+        raise ValueError(f"upto must be from 0 to {max(CHAPTER_FILES)}; got {upto}")
+    return tuple(
+        path
+        for chapter in sorted(CHAPTER_FILES)
+        if chapter <= upto
+        for path in CHAPTER_FILES[chapter]
+    )
+
+
+def chapter_of(module: str) -> int | None:
+    """The chapter that adds the module named `module` (`"course_app.deps"`).
+
+    None if the name is not a module of the manifest. `create_app` uses it
+    to tell a chapter missing from a sandbox from any other import error.
+    """
+    if module != PACKAGE and not module.startswith(PACKAGE + "."):
+        return None
+    parts = module.split(".")[1:]
+    candidates = {"/".join([*parts, "__init__.py"])}
+    if parts:
+        candidates.add("/".join(parts) + ".py")
+    for chapter, paths in CHAPTER_FILES.items():
+        if candidates.intersection(paths):
+            return chapter
+    return None
+
+
+def available_upto(package_dir: Path | None = None) -> int:
+    """The last chapter whose files, and those of every chapter before it, exist.
+
+    `package_dir` defaults to the folder this module was imported from. In
+    the course's own copy that is the last chapter; in an exercise's
+    sandbox, the chapter the exercise builds on.
+    """
+    folder = Path(__file__).parent if package_dir is None else package_dir
+    available = 0
+    for chapter in sorted(CHAPTER_FILES):
+        if not all((folder / path).is_file() for path in CHAPTER_FILES[chapter]):
+            break
+        available = chapter
+    return available
