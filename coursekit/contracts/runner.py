@@ -33,6 +33,7 @@ from coursekit.contracts.expect import (
     track_setup,
 )
 from coursekit.contracts.registry import CHAPTERS, Check, checks_for, normalize_chapter
+from coursekit.uds import unix_transport
 
 __all__ = [
     "CheckResult",
@@ -120,7 +121,7 @@ def _client(
     base_url: str, recorder: _Recorder, timeout: float, uds: str | None = None
 ) -> httpx.Client:
     # A Unix socket: the grader's way into a sandbox that has no network.
-    transport = httpx.HTTPTransport(uds=uds) if uds is not None else None
+    transport = unix_transport(uds) if uds is not None else None
     return httpx.Client(
         base_url=base_url,
         transport=transport,

@@ -140,6 +140,13 @@ class Kernel:
         """What isolates this kernel, for the record of its result."""
         return self.confinement.mechanisms
 
+    @property
+    def pid(self) -> int | None:
+        """The process the kernel was started as (bubblewrap, in the sandbox)."""
+        km = self.client.km
+        process = getattr(getattr(km, "provisioner", None), "process", None)
+        return getattr(process, "pid", None)
+
     async def alive(self) -> bool:
         km = self.client.km
         return km is not None and bool(await km.is_alive())

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -40,6 +41,7 @@ from coursekit.grading import agent
 from coursekit.grading.kernels import Kernel, KernelPool
 from coursekit.grading.limits import MIB, ResourceLimits
 from coursekit.grading.untrusted import one_line, quote
+from coursekit.uds import unix_transport
 
 __all__ = [
     "Graded",
@@ -214,8 +216,9 @@ class _Execution:
         self.limits = limits
         self.resources = resources
         self.pool = pool
-        # The total limit counts from here, waiting for the kernel included.
-        self.deadline = time.monotonic() + limits.timeout
+        # The notebook's own time: it starts once its first kernel is ready
+        # (a busy grader's start-ups are not the submission's).
+        self.deadline = float("inf")
         self.kernel: Kernel | None = None
         self.kernels: list[Kernel] = []
         #: Indexes of the code cells that finished, in order (replayed into a
@@ -346,7 +349,10 @@ class _Execution:
             self._watch.cancel()
         self.pool.release(lost)
         self.kernels.remove(lost)
+        waited = time.monotonic()
         kernel = await self.take_kernel()
+        # Waiting for a kernel is the grader's time, not the notebook's.
+        self.deadline += time.monotonic() - waited
         for index in self.ran:
             if time.monotonic() >= self.deadline:
                 raise _Stop(f"{reason}, and no time was left to run the cells again")
@@ -362,6 +368,7 @@ class _Execution:
 
     async def run(self) -> None:
         """Run every code cell; raises ``_Stop`` when the notebook cannot go on."""
+        self.deadline = time.monotonic() + self.limits.timeout
         codes = [i for i, c in enumerate(self.nb.cells) if c.cell_type == "code"]
         replacements = _REPLACEMENTS
         for position, index in enumerate(codes):
@@ -389,7 +396,7 @@ class _Execution:
             assert self.kernel is not None
             if outcome == "stuck":
                 reason = (
-                    f"cell {index + 1} ran longer than {limit} and did not stop "
+                    f"cell {index + 1} ran longer than {limit}, and did not stop "
                     "when interrupted"
                 )
             else:
@@ -403,6 +410,17 @@ class _Execution:
                 f"{reason}: the grader ran cells before it again in a fresh "
                 "kernel and went on without it"
             )
+
+
+def _answers(socket: Path) -> bool:
+    """Whether an HTTP server answers on the Unix socket (any status)."""
+    transport = unix_transport(str(socket))
+    try:
+        with httpx.Client(transport=transport, base_url=_BASE_URL, timeout=10) as c:
+            c.get("/")
+    except httpx.HTTPError:
+        return False
+    return True
 
 
 def _run_checks(
@@ -478,6 +496,10 @@ async def grade_notebook(
         if not reply.served:
             detail = f": {quote(reply.detail)}" if reply.detail else ""
             return stopped(f"the app did not start{detail}")
+        if not await asyncio.to_thread(_answers, socket):
+            # The kernel said it served, but nothing does (coursekit.serve
+            # replaced by the notebook, a server that stopped).
+            return stopped("the app did not start: nothing answers on its socket")
         results = await asyncio.to_thread(_run_checks, checks, socket, reply.secret_key)
         phase("checks")
         graded = Graded("graded", results, run.cell_errors, run.notes)

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script
+from tests import system_packages
 
 ENV = "CHROMIUM"
 REQUIRED_ENV = "COURSEKIT_BROWSER_TESTS"
@@ -43,7 +45,7 @@ def required() -> bool:
     """Whether the browser tests must run here rather than be skipped."""
     if os.environ.get(REQUIRED_ENV, "").lower() == "required":
         return True
-    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+    return system_packages.ci()
 
 
 def find() -> Path | None:
@@ -68,33 +70,17 @@ def find() -> Path | None:
 
 def _as_root() -> list[str] | None:
     """How to run apt-get as root here without asking anyone, or None."""
-    if os.geteuid() == 0:
-        return []
-    if required() and shutil.which("sudo"):
-        probe = subprocess.run(["sudo", "-n", "true"], capture_output=True, check=False)
-        if probe.returncode == 0:
-            return ["sudo", "-n"]
-    return None
+    return system_packages.as_root(allow_sudo=required())
 
 
 def can_install() -> bool:
     """Whether apt-get can install Chromium here without asking anyone."""
-    return (
-        sys.platform == "linux"
-        and shutil.which("apt-get") is not None
-        and _as_root() is not None
-    )
+    return system_packages.can_install(allow_sudo=required())
 
 
 def install() -> Path:
     """Install Debian's chromium package; return its executable."""
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    apt = [*(_as_root() or []), "apt-get"]
-    command = [*apt, "install", "-y", "-qq", "--no-install-recommends"]
-    result = _run([*command, "chromium"], env)
-    if result.returncode != 0:  # a fresh machine may have no package lists yet
-        update = _run([*apt, "update", "-qq"], env)
-        result = _run([*command, "chromium"], env) if update.returncode == 0 else update
+    result = system_packages.apt_install(["chromium"], allow_sudo=required())
     found = find()
     if result.returncode != 0 or found is None:
         raise ChromiumError(
@@ -103,18 +89,6 @@ def install() -> Path:
             + f"\n{HOW_TO_INSTALL}"
         )
     return found
-
-
-def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        command,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        check=False,
-    )
 
 
 def main() -> int:

@@ -1,7 +1,8 @@
-"""`coursekit grade` on one batch of good, partial and hostile submissions.
+"""`coursekit grade` on one batch of good, partial and broken submissions.
 
 Kernels cost about a second each, so the whole batch runs once (two at a
-time, which also tests --jobs 2) and each test reads its row.
+time, which also tests --jobs 2) and each test reads its row. The attacks on
+the sandbox are in test_attacks.py.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ for name in dir(ch01):
 """
 
 
-#: The whole notebook gets 4 s, any one cell 30 s (more than the batch takes).
-LIMITS = ["--timeout", "4", "--cell-timeout", "30"]
+#: Any one cell gets 3 s: the endless cells stop there. The notebook's own
+#: total is far above what the others need, even on a busy machine.
+LIMITS = ["--timeout", "60", "--cell-timeout", "3"]
 
 
 def _make(subs: Path) -> None:
@@ -135,8 +137,10 @@ NOTHING = [0, 0, 0, 0, 0, MAX]
 
 def test_the_csv_has_exactly_the_specified_columns(batch: dict[str, Any]) -> None:
     assert batch["status"] == 0, batch["stderr"]
-    assert batch["header"] == ["submission", "status", *CH01_TASKS, "total", "max"]
+    header = ["submission", "status", *CH01_TASKS, "total", "max", "isolation"]
+    assert batch["header"] == header
     assert len(batch["rows"]) == 13
+    assert {row["isolation"] for row in batch["rows"].values()} == {"full"}
 
 
 def test_a_correct_submission_scores_full_marks(batch: dict[str, Any]) -> None:
@@ -163,7 +167,7 @@ def test_a_missing_route_costs_its_tasks(batch: dict[str, Any]) -> None:
     nested = batch["rows"]["nested/01_no_items.ipynb"]
     assert points(nested) == points(row)
     errors = batch["results"]["nested/01_no_items.ipynb"]["cell_errors"]
-    assert errors == ["cell 3: ZeroDivisionError: division by zero"]
+    assert errors == ['cell 3 raised ZeroDivisionError: "division by zero"']
 
 
 @pytest.mark.parametrize(
@@ -171,22 +175,41 @@ def test_a_missing_route_costs_its_tasks(batch: dict[str, Any]) -> None:
     [
         ("01_not_json.ipynb", "not JSON: Expecting value: line 1 column 1 (char 0)"),
         ("01_not_notebook.ipynb", "not a notebook: "),
-        ("01_forever.ipynb", "timed out: cell 4 still ran after the total limit"),
-        ("01_exits.ipynb", "kernel died while running cell 4"),
         ("01_no_app.ipynb", "no `app` defined"),
-        ("01_tamper.ipynb", "app did not start: the reported port is not the kernel"),
+        ("01_tamper.ipynb", "the app did not start: nothing answers on its socket"),
     ],
 )
-def test_a_hostile_submission_is_a_row_with_its_reason(
+def test_a_broken_submission_is_a_row_with_its_reason(
     batch: dict[str, Any], name: str, status: str
 ) -> None:
     row = batch["rows"][name]
     assert row["status"].startswith(status)
-    assert batch["results"][name]["duration"] < 15  # the total limit, not the cell's
     assert points(row) == NOTHING
     feedback = (batch["out"] / "feedback" / name.replace(".ipynb", ".txt")).read_text()
     assert f"Status: not graded: {row['status']}" in feedback
     assert f"0/{MAX} points" in feedback
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        # Swallows every KeyboardInterrupt: the kernel is replaced.
+        ("01_forever.ipynb", "cell 4 ran longer than 3 s, the limit per cell, and "),
+        ("01_exits.ipynb", "cell 4: the kernel exited with status 3"),
+    ],
+)
+def test_a_cell_that_hangs_or_kills_its_kernel_costs_only_itself(
+    batch: dict[str, Any], name: str, error: str
+) -> None:
+    # The cells before it run again in a fresh kernel, and the tasks they
+    # built are graded.
+    row = batch["rows"][name]
+    assert row["status"] == "graded"
+    assert points(row) == FULL
+    result = batch["results"][name]
+    [cell_error] = result["cell_errors"]
+    assert cell_error.startswith(error)
+    assert any("ran cells before it again in a fresh kernel" in n for n in result["notes"])
 
 
 def test_errors_in_cells_do_not_stop_the_grading(batch: dict[str, Any]) -> None:
@@ -196,7 +219,7 @@ def test_errors_in_cells_do_not_stop_the_grading(batch: dict[str, Any]) -> None:
     assert row["status"] == "graded"
     assert points(row) == FULL
     errors = batch["results"]["01_uvicorn.ipynb"]["cell_errors"]
-    assert [e.split(":")[0] for e in errors] == ["cell 4", "cell 5"]
+    assert [e.split(" raised")[0] for e in errors] == ["cell 4", "cell 5"]
     assert "NameError" in errors[1]
 
 

@@ -60,7 +60,15 @@ def test_a_rerun_skips_what_is_graded_and_redoes_what_changed(tmp_path: Path) ->
     first = grade(tmp_path)
     assert "[2/2]" in first
     header, rows = read_csv(tmp_path / "out")
-    assert header == ["submission", "status", *CH01_TASKS, "hidden", "total", "max"]
+    assert header == [
+        "submission",
+        "status",
+        *CH01_TASKS,
+        "hidden",
+        "total",
+        "max",
+        "isolation",
+    ]
     assert rows["01_good.ipynb"]["hidden"] == "1"
     good_row = rows["01_good.ipynb"]
     assert (good_row["total"], good_row["max"]) == (str(MAX - 2), str(MAX))
