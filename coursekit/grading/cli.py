@@ -112,6 +112,13 @@ def _parser() -> argparse.ArgumentParser:
         help=f"MiB of memory per submission (default {resources.memory // MIB})",
     )
     parser.add_argument(
+        "--disk",
+        type=_positive_int,
+        default=resources.disk // MIB,
+        help="MiB of files a submission may write (any one file: half of it; "
+        f"default {resources.disk // MIB})",
+    )
+    parser.add_argument(
         "--processes",
         type=_positive_int,
         default=resources.processes,
@@ -138,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         resources=ResourceLimits(
             memory=args.memory * MIB,
             processes=args.processes,
+            disk=args.disk * MIB,
+            file_size=args.disk * MIB // 2,
             # A detached busy loop ends too, a little after the notebook's time.
             cpu_seconds=int(args.timeout) + 60,
         ),

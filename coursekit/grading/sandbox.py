@@ -216,13 +216,16 @@ class Bubblewrap:
         # The folders leading to each mount, made traversable: bubblewrap
         # would copy the host's modes, and /root (where pyenv puts Python)
         # is 0700 there, closed to the sandbox's own user.
-        destinations = [*bound, *(d for _, d in files), *masked, folder]
-        for parent in _parents(destinations):
+        for parent in _parents([*bound, *masked, folder]):
             args += ["--perms", "0755", "--dir", str(parent)]
         for path in bound:
             args += ["--ro-bind", str(path), str(path)]
         for path in masked:
-            args += ["--tmpfs", str(path)]
+            args += ["--perms", "0755", "--tmpfs", str(path)]
+        inside = [d for _, d in files]
+        for parent in _parents(inside):
+            if any(parent.is_relative_to(m) and parent != m for m in masked):
+                args += ["--perms", "0755", "--dir", str(parent)]
         for source, destination in files:
             args += ["--ro-bind", str(source), str(destination)]
         for path in masked:
