@@ -1,3 +1,4 @@
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -161,3 +162,53 @@ def test_routes_serve(make_client: Callable[..., TestClient]) -> None:
     client = make_client(1)
     assert client.get("/").json() == {"message": "Hello, FastAPI"}
     assert client.get("/users/").status_code == 404
+
+
+def test_a_missing_chapter_is_an_error_of_its_own(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    # As in an exercise's sandbox that holds chapters 1 to 4 only.
+    monkeypatch.setitem(sys.modules, "course_app.routers.auth", None)
+    with pytest.raises(main.ChapterUnavailableError) as info:
+        create_app(6, settings=settings)
+    error = info.value
+    assert isinstance(error, ImportError)
+    assert (error.chapter, error.upto, error.name) == (5, 6, "course_app.routers.auth")
+    assert str(error).startswith(
+        "create_app(upto=6): chapter 5 of the reference system is not available "
+        "here (course_app.routers.auth is missing). While an exercise is graded, "
+        "only the chapters of the reference it builds on are available"
+    )
+    assert error.__suppress_context__  # not shown as a ModuleNotFoundError
+    assert "ChapterUnavailableError" in main.__all__
+    create_app(4, settings=settings)  # the chapters that are here still build
+
+
+class _Broken:
+    """A finder that fails to import course_app.routers.stats with `error`."""
+
+    def __init__(self, error: ImportError) -> None:
+        self.error = error
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "course_app.routers.stats":
+            raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ImportError("cannot import name 'x' from 'y'", name="y"),
+        ModuleNotFoundError("No module named 'sqlalchemy.x'", name="sqlalchemy.x"),
+        ModuleNotFoundError("not in the manifest", name="course_app.not_a_module"),
+    ],
+    ids=["import-error", "library", "not-in-manifest"],
+)
+def test_other_import_errors_are_not_a_missing_chapter(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, error: ImportError
+) -> None:
+    monkeypatch.delitem(sys.modules, "course_app.routers.stats", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_Broken(error), *sys.meta_path])
+    with pytest.raises(ImportError) as info:
+        create_app(6, settings=settings)
+    assert info.value is error
