@@ -33,6 +33,12 @@ NOT_FOUND = "User not found"
 #: An id no test server reaches (and that still fits a 32-bit column).
 MISSING_ID = 999_999_999
 
+#: The routes the checks use to set themselves up, and the task owning each:
+#: when one fails, the checks relying on it point there (see the runner).
+SETUP_TASKS = {
+    "POST /users/": "create_user",
+}
+
 
 def _no_secrets(body: Any, response: httpx.Response) -> None:
     leaked = find_keys(body, SECRET_FIELDS)
@@ -247,7 +253,8 @@ def patch_missing_user_404(client: httpx.Client) -> None:
     task="delete_user",
     points=2,
     hint="Use `status_code=204` and return nothing (`-> None`): a 204 response "
-    "must have an empty body.",
+    "must have an empty body. Delete the row for real: afterwards GET does not "
+    "find the user and a second DELETE answers 404.",
 )
 def delete_user_204(client: httpx.Client) -> None:
     user = create_user(client, new_user("delete"))
@@ -260,7 +267,17 @@ def delete_user_204(client: httpx.Client) -> None:
             expected="204 with an empty body",
             response=response,
         )
-    expect_detail(client.get(path), 404, NOT_FOUND)
+    # Gone: GET no longer shows it, and DELETE finds nothing to delete. (Not
+    # "GET answers 404": that is read_user's to get right, not delete's.)
+    response = client.get(path)
+    if response.is_success:
+        fail(
+            "the user is still there after DELETE",
+            expected="GET of the deleted user not to find it",
+            response=response,
+        )
+    response = client.delete(path)
+    expect_status(response, 404, expected="404: the user was deleted already")
 
 
 @check(

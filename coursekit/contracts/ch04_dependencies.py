@@ -18,6 +18,10 @@ from coursekit.contracts.users import create_user, find_user, new_user, user_ids
 
 PAGE_FIELDS = {"skip": int, "limit": int, "total": int, "items": list}
 
+#: The routes the checks use to set themselves up, and the task owning each
+#: (see the runner): the users to page through come from POST /users/.
+SETUP_TASKS = {"POST /users/": "users_pagination"}
+
 
 def _items(ids: list[int]) -> list[dict[str, Any]]:
     return [{"id": n, "name": f"Item {n}"} for n in ids]

@@ -2,19 +2,41 @@
 
 from __future__ import annotations
 
+import random
+import time
 from typing import Any
 
 import httpx
 
 from coursekit.contracts.expect import (
+    GIVEN,
     expect_fields,
     expect_header,
     expect_json,
     expect_status,
     fail,
     short_json,
+    unique,
 )
 from coursekit.contracts.registry import check
+from coursekit.contracts.users import PASSWORD, create_user
+
+#: The routes the checks use to set themselves up, and the task owning each
+#: (see the runner): users come from the reference system the exercise serves.
+SETUP_TASKS = {"POST /users/": GIVEN}
+
+#: The longest cache lifetime the contract accepts: CACHE_TTL_SECONDS' default.
+MAX_TTL = 5.0
+#: How long the expiry check waits for a MISS: a little more than MAX_TTL.
+MISS_WAIT = MAX_TTL + 1.0
+#: Seconds between two requests while the expiry check waits for a MISS.
+POLL = 0.25
+#: How many quick requests right after a MISS must be HITs: a random number,
+#: so that a cache that expires after so many requests, not after a time,
+#: cannot know when the check starts polling.
+QUICK = (3, 12)
+#: Rounds of quick requests tried before a cache that keeps expiring at once fails.
+ROUNDS = 3
 
 CATALOGUE_SIZE = 1000
 CATALOGUE_FIELDS = {"id", "name", "description", "price"}
@@ -153,6 +175,153 @@ def _stats(client: httpx.Client) -> tuple[dict[str, Any], str, httpx.Response]:
             response=response,
         )
     return body, state, response
+
+
+def _stale(
+    body: dict[str, Any],
+    cached: dict[str, Any] | None,
+    domain: str,
+    response: httpx.Response,
+) -> None:
+    """A HIT: the answer cached at the last MISS, as it was."""
+    if cached is None or body == cached:
+        return
+    if domain in body["domains"]:
+        fail(
+            "a HIT counts a user created after the cached answer",
+            expected="X-Cache: HIT with the counts cached at the MISS before "
+            "(a cache answers from what it kept)",
+            got=f"the new user's domain counted: {short_json(body, 80)}",
+            response=response,
+        )
+    fail(
+        "a HIT differs from the answer cached at the MISS before",
+        expected=f"the cached body: {short_json(cached, 80)}",
+        response=response,
+    )
+
+
+def _next_miss(
+    client: httpx.Client,
+    cached: dict[str, Any] | None,
+    since: float,
+    domain: str,
+    created: int,
+    *,
+    quick: int = 0,
+) -> tuple[dict[str, Any], float, int]:
+    """Ask until a MISS: ``quick`` requests at once, then one every ``POLL``.
+
+    Every HIT must be ``cached`` (when known), the MISS must count the
+    ``created`` users of ``domain``. Returns the MISS's body, when it came,
+    and how many HITs came before it.
+    """
+    hits = 0
+    while True:
+        if hits >= quick:
+            time.sleep(POLL)
+        body, state, response = _stats(client)
+        now = time.perf_counter()
+        if state == "MISS":
+            counted = body["domains"].get(domain, 0)
+            if counted != created:
+                fail(
+                    "a MISS does not count a user created before it",
+                    expected=f"X-Cache: MISS counting {created} user(s) in the "
+                    "new user's domain",
+                    got=f"{counted} there: {short_json(body, 80)}",
+                    response=response,
+                )
+            return body, now, hits
+        _stale(body, cached, domain, response)
+        hits += 1
+        if now - since > MISS_WAIT:
+            fail(
+                "the cache never expires",
+                expected="X-Cache: MISS, counting what changed, within "
+                f"CACHE_TTL_SECONDS (at most {MAX_TTL:g} s) of the answer cached",
+                got=f"X-Cache: HIT with the same answer for {MISS_WAIT:g} s",
+                response=response,
+            )
+
+
+@check(
+    task="stats_cache",
+    points=2,
+    hint="Keep the answer with the time it expires (`time.monotonic()` plus the "
+    "TTL from the settings, `CACHE_TTL_SECONDS`) and compute it again once that "
+    "time has passed: not never, not sooner (a new user waits for the TTL), "
+    "and not after a number of requests.",
+)
+def stats_expire_after_ttl(client: httpx.Client) -> None:
+    rng = random.Random()
+    domain = f"{unique('stale')}.example.com"
+    # 1. A fresh entry: wait for the next MISS (an earlier entry may be alive).
+    cached, missed, _ = _next_miss(client, None, time.perf_counter(), domain, 0)
+    # 2. A user created after it: the HITs that follow are the cached answer,
+    # without the user, until the entry expires, and the MISS then counts it.
+    # The first few requests come at once (a random number: a cache counting
+    # requests cannot know it); they must all be HITs.
+    for created in range(1, ROUNDS + 1):
+        email = f"{unique('stats')}@{domain}"
+        create_user(client, {"name": "Ada", "email": email, "password": PASSWORD})
+        quick = rng.randint(*QUICK)
+        body, now, hits = _next_miss(
+            client, cached, missed, domain, created, quick=quick
+        )
+        lifetime, cached, missed = now - missed, body, now
+        if hits >= quick:
+            break
+        # Expired at once: fine if entries live that short here (or the
+        # machine is that slow); see how long the next one lives, untouched.
+        expired_after, early_hits = lifetime, hits
+        body, now, hits = _next_miss(client, cached, missed, domain, created, quick=1)
+        lifetime, cached, missed = now - missed, body, now
+        if hits == 0:
+            fail(
+                "nothing is cached: a MISS twice in a row",
+                expected="X-Cache: HIT on a repeat right after a MISS",
+                got="X-Cache: MISS on every request",
+            )
+        if expired_after < lifetime / 2:
+            fail(
+                "the cached answer expired long before its time",
+                expected="X-Cache: HIT until the TTL has passed, also right after "
+                "a new user (the entry expires by time only)",
+                got="X-Cache: MISS within a few quick requests after a new user, "
+                "where an untouched entry lived more than twice as long",
+                measured={
+                    "expired_after": expired_after,
+                    "entry_lifetime": lifetime,
+                    "hits_before_expiry": early_hits,
+                    "hits_untouched": hits,
+                },
+            )
+        # Slow to create a user here: once more, from this fresh entry.
+    # 3. A cache that counts requests instead of time: more quick requests
+    # than the last entry answered HITs must all be HITs.
+    burst = hits + rng.randint(2, 5)
+    for done in range(burst):
+        body, state, response = _stats(client)
+        if state == "MISS":
+            elapsed = time.perf_counter() - missed
+            if elapsed >= lifetime / 2:
+                return  # a slow moment of the machine: time did pass
+            fail(
+                "the cache expires after a number of requests, not after a time",
+                expected="X-Cache: HIT for quick requests within the TTL, however "
+                "many (the entry before lasted a TTL)",
+                got="X-Cache: MISS after about as many quick requests as the entry "
+                "before answered HITs, in a fraction of its lifetime",
+                response=response,
+                measured={
+                    "entry_lifetime": lifetime,
+                    "expired_after": elapsed,
+                    "hits_before": hits,
+                    "requests_until_miss": done,
+                },
+            )
+        _stale(body, cached, domain, response)
 
 
 @check(

@@ -3,6 +3,13 @@
 Every helper raises ``CheckFailed`` with three short parts: the request that
 was sent, what the contract expected, and what came back. The runner prints
 them under the check's name together with its hint.
+
+A check often needs something before it can test its own route: a user, a
+token. Such set-up steps run inside ``setup_step(route, purpose)``, accept
+any answer that gives them what they need (``expect_success``), and fail
+with ``SetupFailed``, which names the route; the runner reports it as the
+failure of the chapter's task that owns that route (the chapter module's
+``SETUP_TASKS``), not of the check's own.
 """
 
 from __future__ import annotations
@@ -11,15 +18,19 @@ import contextlib
 import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from typing import Any, NoReturn
 from urllib.parse import unquote_plus
 
 import httpx
 
 __all__ = [
+    "GIVEN",
     "CheckFailed",
     "CheckSkipped",
+    "SetupFailed",
+    "describe_http_error",
     "describe_request",
     "describe_response",
     "expect_detail",
@@ -28,11 +39,14 @@ __all__ = [
     "expect_header",
     "expect_json",
     "expect_status",
+    "expect_success",
     "expect_validation_error",
     "fail",
     "find_keys",
     "redact",
+    "setup_step",
     "short_json",
+    "track_setup",
     "unique",
     "unique_email",
 ]
@@ -74,6 +88,79 @@ class CheckFailed(Exception):
 
 class CheckSkipped(Exception):
     """The check cannot run here (e.g. it needs the server's secret key)."""
+
+
+#: In a chapter's ``SETUP_TASKS``: the route is given (by the exercise's
+#: set-up, or by the reference system it builds on), not one of its tasks.
+GIVEN = "given"
+
+
+class SetupFailed(CheckFailed):
+    """A set-up step did not get what the check needs; the check never ran.
+
+    Attributes:
+        route: the route the step relies on, ``"POST /users/"``, spelt as
+            the chapter's ``SETUP_TASKS`` spells it.
+        purpose: what the step is for, e.g. ``"create a user"``.
+    """
+
+    def __init__(
+        self,
+        route: str,
+        purpose: str,
+        message: str,
+        *,
+        expected: str = "",
+        got: str = "",
+        request: str = "",
+    ) -> None:
+        super().__init__(message, expected=expected, got=got, request=request)
+        self.route = route
+        self.purpose = purpose
+
+
+# The routes of the set-up steps the running check has entered (the runner
+# compares them with the chapter's SETUP_TASKS).
+_setup_routes: ContextVar[set[str] | None] = ContextVar("setup_routes", default=None)
+
+
+@contextlib.contextmanager
+def track_setup(routes: set[str]) -> Iterator[set[str]]:
+    """Collect into ``routes`` the route of every ``setup_step`` entered inside."""
+    token = _setup_routes.set(routes)
+    try:
+        yield routes
+    finally:
+        _setup_routes.reset(token)
+
+
+@contextlib.contextmanager
+def setup_step(route: str, purpose: str) -> Iterator[None]:
+    """Run the enclosed code as a set-up step on ``route`` (``"POST /token"``).
+
+    A ``CheckFailed`` or an HTTP error inside becomes ``SetupFailed``: the
+    check did not get to test its own route. ``purpose`` ("log in for a
+    token") tells the learner what the check needed the route for.
+    """
+    routes = _setup_routes.get()
+    if routes is not None:
+        routes.add(route)
+    try:
+        yield
+    except SetupFailed:
+        raise
+    except CheckFailed as exc:
+        raise SetupFailed(
+            route,
+            purpose,
+            exc.message,
+            expected=exc.expected,
+            got=exc.got,
+            request=exc.request,
+        ) from None
+    except httpx.HTTPError as exc:
+        message, got = describe_http_error(exc)
+        raise SetupFailed(route, purpose, f"{route}: {message}", got=got) from None
 
 
 def unique(prefix: str) -> str:
@@ -133,8 +220,22 @@ def describe_response(response: httpx.Response) -> str:
         text = response.text
     except (httpx.ResponseNotRead, httpx.DecodingError):
         text = "<body not readable>"
-    body = _clip(text) if text.strip() else "(empty body)"
+    # Tokens first: clipped, a token would no longer look like one to redact().
+    body = _clip(_JWT_RE.sub("<token>", text)) if text.strip() else "(empty body)"
     return f"{response.status_code} {body}"
+
+
+def describe_http_error(exc: httpx.HTTPError) -> tuple[str, str]:
+    """A failed request as ``(message, got)``: a timeout, a refused connection..."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "the server did not answer in time", "no answer (timed out)"
+    if isinstance(exc, httpx.ConnectError):
+        return "could not connect to the server", "connection refused"
+    if isinstance(exc, httpx.DecodingError):
+        return "the response body could not be decoded", f"undecodable body: {exc}"
+    if isinstance(exc, httpx.TooManyRedirects):
+        return "the server redirects in a loop", "too many redirects"
+    return f"the request failed: {type(exc).__name__}", str(exc) or type(exc).__name__
 
 
 def fail(
@@ -232,6 +333,48 @@ def _first_difference(
     if expected != actual or isinstance(expected, bool) != isinstance(actual, bool):
         return path, short_json(expected), short_json(actual)
     return None
+
+
+#: How much of a body a set-up failure's one-line message repeats.
+SETUP_BODY_LIMIT = 60
+
+
+def expect_success(
+    response: httpx.Response,
+    fields: Mapping[str, type | tuple[type, ...]] | None = None,
+) -> dict[str, Any]:
+    """What a set-up step accepts: any 2xx, with a JSON object holding ``fields``.
+
+    Lenient about what the step does not need (the exact status, other
+    fields): the checks aimed at those judge them. Returns the body (an
+    empty dict when no fields are asked for).
+    """
+    fields = fields or {}
+    request = response.request
+    answered = f"{request.method} {request.url.path} answered"
+    shape = ", ".join(f"{k}: {_type_name(t)}" for k, t in fields.items())
+    wanted = "any 2xx" + (f" with a JSON body {{{shape}}}" if fields else "")
+    short = describe_response(response)
+    if len(short) > SETUP_BODY_LIMIT:
+        short = short[: SETUP_BODY_LIMIT - 1] + "…"
+    if not response.is_success:
+        fail(f"{answered} {short}", expected=wanted, response=response)
+    if not fields:
+        return {}
+    try:
+        body = response.json()
+    except ValueError:
+        fail(f"{answered} {short}: not JSON", expected=wanted, response=response)
+    for key, types in fields.items():
+        value = body.get(key) if isinstance(body, dict) else None
+        bad_bool = isinstance(value, bool) and bool not in _as_tuple(types)
+        if not isinstance(value, types) or bad_bool:
+            fail(
+                f'{answered} {short}: no "{key}" ({_type_name(types)})',
+                expected=wanted,
+                response=response,
+            )
+    return body
 
 
 def expect_detail(response: httpx.Response, status: int, detail: str) -> None:

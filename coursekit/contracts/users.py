@@ -1,4 +1,9 @@
-"""User helpers shared by the chapters whose checks need real users."""
+"""User helpers shared by the chapters whose checks need real users.
+
+``create_user`` is a set-up step (``coursekit.contracts.expect.setup_step``)
+on ``POST /users/``: every chapter that uses it names, in its
+``SETUP_TASKS``, the task that owns that route (or ``GIVEN``).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,15 @@ from coursekit.contracts.expect import (
     expect_equal,
     expect_fields,
     expect_json,
+    expect_success,
     fail,
+    setup_step,
     unique_email,
 )
 
 USER_FIELDS = {"id": int, "name": str, "email": str}
+#: The route ``create_user`` relies on, as the chapters' SETUP_TASKS name it.
+CREATE_ROUTE = "POST /users/"
 SECRET_FIELDS = ("password", "hashed_password")
 PASSWORD = "correct-horse-battery"
 #: Page size used to search the user list; the contract's maximum.
@@ -31,21 +40,20 @@ def new_user(prefix: str = "learner", name: str = "Ada Lovelace") -> dict[str, s
 def create_user(
     client: httpx.Client, data: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """Create a user, insisting on ``201`` and a matching ``UserPublic`` body."""
+    """Create a user for a check to work with: a set-up step on ``POST /users/``.
+
+    Any 2xx whose JSON body holds an integer ``id`` will do: the checks of
+    the create route (``create_user_201``...) judge its status and body.
+    Returns the user's public fields, ``id`` from the server and ``name``
+    and ``email`` as sent: what later responses are compared with.
+
+    Raises:
+        SetupFailed: no user came of it.
+    """
     data = data or new_user()
-    response = client.post("/users/", json=data)
-    user = expect_fields(
-        expect_json(response, 201), USER_FIELDS, what="body", response=response
-    )
-    sent = {"name": data["name"], "email": data["email"]}
-    expect_equal(
-        {"name": user["name"], "email": user["email"]},
-        sent,
-        what="name and email",
-        response=response,
-    )
-    # Only the public fields: what other checks compare later responses with.
-    return {key: user[key] for key in USER_FIELDS}
+    with setup_step(CREATE_ROUTE, "create a user"):
+        body = expect_success(client.post("/users/", json=data), {"id": int})
+    return {"id": body["id"], "name": data["name"], "email": data["email"]}
 
 
 def expect_user(

@@ -18,11 +18,17 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 from pydantic import BaseModel, EmailStr, Field
 
 SECRET_KEY = "toy-secret-key-for-contract-tests-0123456789"
-_hasher = PasswordHash.recommended()
-_DUMMY_HASH = _hasher.hash("nobody's password")
+_slow_hasher = PasswordHash.recommended()
+# Far below any safe cost: for the cases where no check measures hashing,
+# so that a busy machine does not slow them down.
+_fast_hasher = PasswordHash((Argon2Hasher(memory_cost=1024, time_cost=1),))
+_DUMMY_HASHES = {
+    hasher: hasher.hash("nobody's password") for hasher in (_slow_hasher, _fast_hasher)
+}
 
 
 class UserCreate(BaseModel):
@@ -62,13 +68,33 @@ def make_app(
     verify_signature: bool = True,
     gzip: bool = True,
     stats_cache: bool = True,
+    stats_ttl: float | None = 1.0,
+    stats_expire_after: int | None = None,
+    stats_lie: bool = False,
+    create_status: int = 201,
+    token_field: str = "access_token",
+    broken: str = "",
+    fast_hash: bool = False,
 ) -> FastAPI:
-    """The system up to chapter ``upto``, with the chosen mistakes."""
+    """The system up to chapter ``upto``, with the chosen mistakes.
+
+    ``broken`` names a route (``"POST /token"``) whose handler fails with a
+    500 once the request is valid (and, for log-in and delete, once the user
+    is found); ``stats_ttl=None`` is a cache that never expires,
+    ``stats_expire_after=N`` one that expires after N hits instead of a time,
+    ``stats_lie`` one that says HIT but counts afresh. ``fast_hash`` hashes
+    passwords at a tiny cost (the timing check of log-in then judges nothing).
+    """
     app = FastAPI()
     users: dict[int, dict[str, Any]] = {}
     lock = threading.Lock()
     counter = iter(range(1, 10**9))
     Public = LeakyUser if leak_password else UserPublic
+    hasher = _fast_hasher if fast_hash else _slow_hasher
+
+    def fail_if_broken(route: str) -> None:
+        if broken == route:
+            raise RuntimeError(f"{route} broken on purpose")
 
     @app.get("/")
     def root() -> dict[str, str]:
@@ -108,20 +134,21 @@ def make_app(
             )
             if user is None:
                 if dummy_hash:
-                    _hasher.verify(form.password, _DUMMY_HASH)
+                    hasher.verify(form.password, _DUMMY_HASHES[hasher])
                 ok = False
             else:
-                ok = _hasher.verify(form.password, user["hashed_password"])
+                ok = hasher.verify(form.password, user["hashed_password"])
             if not ok:
                 raise HTTPException(
                     401, "Incorrect email or password", {"WWW-Authenticate": "Bearer"}
                 )
+            fail_if_broken("POST /token")
             now = datetime.now(UTC)
             claims: dict[str, Any] = {"sub": str(user["id"]), "iat": now}
             if token_exp:
                 claims["exp"] = now + timedelta(minutes=30)
             token = jwt.encode(claims, SECRET_KEY, algorithm="HS256")
-            return {"access_token": token, "token_type": "bearer"}
+            return {token_field: token, "token_type": "bearer"}
 
         @app.get("/users/me")
         def me(user: Annotated[dict[str, Any], Depends(current_user)]) -> Public:  # type: ignore[valid-type]
@@ -139,9 +166,10 @@ def make_app(
                 raise HTTPException(404, "User not found")
             return users[user_id]
 
-        @app.post("/users/", status_code=201)
+        @app.post("/users/", status_code=create_status)
         def create_user(data: UserCreate) -> Public:  # type: ignore[valid-type]
-            hashed = _hasher.hash(data.password)
+            fail_if_broken("POST /users/")
+            hashed = hasher.hash(data.password)
             with lock:
                 if taken(data.email):
                     raise HTTPException(409, "A user with this email already exists")
@@ -174,6 +202,8 @@ def make_app(
 
         @app.get("/users/{user_id}")
         def read_user(user_id: int) -> Public:  # type: ignore[valid-type]
+            if user_id not in users:
+                fail_if_broken("GET /users/{user_id}")  # a 500, not a 404
             return Public(**get_or_404(user_id))
 
         @app.patch("/users/{user_id}")
@@ -183,13 +213,14 @@ def make_app(
             if "email" in changes and taken(changes["email"], other_than=user_id):
                 raise HTTPException(409, "A user with this email already exists")
             if "password" in changes:
-                user["hashed_password"] = _hasher.hash(changes.pop("password"))
+                user["hashed_password"] = hasher.hash(changes.pop("password"))
             user.update(changes)
             return Public(**user)
 
         @app.delete("/users/{user_id}", status_code=204)
         def delete_user(user_id: int) -> None:
             get_or_404(user_id)
+            fail_if_broken("DELETE /users/{user_id}")
             del users[user_id]
 
     if upto >= 3:
@@ -277,18 +308,30 @@ def make_app(
                 return Response(status_code=304, headers=headers)
             return Response(body, media_type="application/json", headers=headers)
 
-        @app.get("/stats/users")
-        def stats(response: Response) -> dict[str, Any]:
-            now = time.monotonic()
-            if stats_cache and "value" in cache and now - cache["at"] < 5:
-                response.headers["X-Cache"] = "HIT"
-                return cache["value"]
+        def count() -> dict[str, Any]:
             domains: dict[str, int] = {}
             for user in users.values():
                 domain = user["email"].rsplit("@", 1)[1]
                 domains[domain] = domains.get(domain, 0) + 1
-            cache.update(value={"users": len(users), "domains": domains}, at=now)
-            response.headers["X-Cache"] = "MISS"
-            return cache["value"]
+            return {"users": len(users), "domains": domains}
+
+        def alive(now: float) -> bool:
+            if not stats_cache or "value" not in cache:
+                return False
+            if stats_expire_after is not None:
+                return cache["hits"] < stats_expire_after
+            return stats_ttl is None or now - cache["at"] < stats_ttl
+
+        @app.get("/stats/users")
+        def stats(response: Response) -> dict[str, Any]:
+            now = time.monotonic()
+            with lock:
+                if alive(now):
+                    cache["hits"] += 1
+                    response.headers["X-Cache"] = "HIT"
+                    return count() if stats_lie else cache["value"]
+                cache.update(value=count(), at=now, hits=0)
+                response.headers["X-Cache"] = "MISS"
+                return cache["value"]
 
     return app
