@@ -63,6 +63,11 @@ del _coursekit_preload
 _PRELOAD_TIMEOUT = 60.0
 
 
+_QUIET = logging.getLogger("coursekit.grading.nbclient")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
+
+
 class CappedClient(NotebookClient):
     """nbclient, dropping a cell's output beyond ``output_cap`` characters."""
 
@@ -70,6 +75,9 @@ class CappedClient(NotebookClient):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # nbclient logs a cell's timeout as an error; the grader reports it
+        # in the submission's row instead of on the instructor's terminal.
+        self.log = _QUIET
         self._sizes: dict[int, int] = {}
         #: The indexes of the cells whose output was cut.
         self.truncated: list[int] = []

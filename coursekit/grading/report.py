@@ -189,7 +189,7 @@ class Report:
             record is not None
             and record.sha256 == sha256
             and record.fingerprint == fingerprint
-            and record.status in (GRADED, CRASHED)
+            and (record.status == GRADED or record.status.startswith(CRASHED))
         )
 
     # -- attempts ----------------------------------------------------------

@@ -209,7 +209,9 @@ def test_a_cell_that_hangs_or_kills_its_kernel_costs_only_itself(
     result = batch["results"][name]
     [cell_error] = result["cell_errors"]
     assert cell_error.startswith(error)
-    assert any("ran cells before it again in a fresh kernel" in n for n in result["notes"])
+    assert any(
+        "ran cells before it again in a fresh kernel" in n for n in result["notes"]
+    )
 
 
 def test_errors_in_cells_do_not_stop_the_grading(batch: dict[str, Any]) -> None:
