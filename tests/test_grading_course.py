@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import nbformat
@@ -38,10 +39,12 @@ def test_solutions_full_exercises_zero_variants_exactly_their_points(
     for kind in ("solutions", "exercises"):
         nbformat.write(course_notebook(kind, chapter), folder / f"{kind}.ipynb")
     expected_variants = {}
+    expected_blocked = {}
     for v in VARIANTS:
         if v.chapter == chapter:
             nbformat.write(v.notebook(), folder / f"{v.name}.ipynb")
             expected_variants[f"{v.name}.ipynb"] = v.scores
+            expected_blocked[f"{v.name}.ipynb"] = v.blocked
     rows = grade(folder, chapter)
     full = sum(c.points for c in checks_for(chapter))
     tasks = tasks_for(chapter)
@@ -52,3 +55,17 @@ def test_solutions_full_exercises_zero_variants_exactly_their_points(
     for name, scores in expected_variants.items():
         got = {task: int(rows[name][task]) for task in tasks}
         assert got == scores, name
+    # Checks blocked by a broken set-up step name the task to fix first.
+    records = json.loads((folder / "grades" / "results.json").read_text())
+    for record in records["submissions"]:
+        blocked = expected_blocked.get(record["submission"])
+        if blocked is None:
+            continue
+        got_blocked = {r["name"]: r["blocked_by"] for r in record["results"]}
+        got_blocked = {name: task for name, task in got_blocked.items() if task}
+        assert got_blocked == blocked, record["submission"]
+        for r in record["results"]:
+            if r["name"] in blocked:
+                assert r["message"].startswith(
+                    f"set-up failed: see task {blocked[r['name']]}"
+                )

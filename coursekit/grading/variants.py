@@ -10,7 +10,7 @@ They are built from ``solutions/`` in a checkout of the course repository.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -40,6 +40,9 @@ class Variant:
     #: (text in the solution, replacement): each text is in exactly one cell.
     replacements: tuple[tuple[str, str], ...]
     scores: dict[str, int]
+    #: Checks (by name) whose set-up the mistake breaks, and the task each
+    #: names as blocking it (its result's ``blocked_by``).
+    blocked: dict[str, str] = field(default_factory=dict)
 
     def notebook(self) -> nbformat.NotebookNode:
         """The solution with the mistake made.
@@ -77,14 +80,34 @@ VARIANTS = [
                 "    return UserPublic.model_validate(users.get(user_id))",
             ),
         ),
-        # Loses the 404 check, and the delete check, which proves the user is
-        # gone by a GET that must now answer 404.
+        # Loses the 404 check only: the delete check sees the user gone without
+        # relying on GET's 404 (that is read_user's to get right).
         {
             "create_user": 9,
             "read_user": 4,
             "update_user": 8,
-            "delete_user": 1,
+            "delete_user": 3,
             "hide_password": 3,
+        },
+    ),
+    Variant(
+        "02",
+        "created_200",  # POST /users/ answers 200 instead of 201
+        (
+            (
+                '@router.post("/users/", status_code=status.HTTP_201_CREATED)',
+                '@router.post("/users/")',
+            ),
+        ),
+        # Loses create_user_201 only: the checks that create a user to work
+        # with take any 2xx. (And, for now, hide_password's 3: its check still
+        # insists on 201; it is being rewritten.)
+        {
+            "create_user": 6,
+            "read_user": 5,
+            "update_user": 8,
+            "delete_user": 3,
+            "hide_password": 0,
         },
     ),
     Variant(
@@ -111,5 +134,37 @@ VARIANTS = [
         # The token lacks exp (login's claims check), so /users/me, which
         # requires exp, rejects every token it issues.
         {"login": 4, "user_enumeration": 4, "current_user": 2, "reject_bad_tokens": 9},
+    ),
+    Variant(
+        "05",
+        "token_unsigned",  # jwt.encode without the key: /token answers 500
+        (
+            (
+                "    return jwt.encode(claims, SECRET_KEY, algorithm=ALGORITHM)",
+                "    return jwt.encode(claims, algorithm=ALGORITHM)",
+            ),
+        ),
+        # A right password gets a 500, a wrong one still its 401: login keeps
+        # wrong_password_401, and the checks that need a token to test
+        # /users/me fail as blocked by login; the others keep their points.
+        {"login": 2, "user_enumeration": 4, "current_user": 2, "reject_bad_tokens": 5},
+        blocked={
+            "users_me": "login",
+            "tampered_token_401": "login",
+            "deleted_user_token_401": "login",
+        },
+    ),
+    Variant(
+        "06",
+        "stats_never_expire",  # the cached stats are kept for ever
+        (
+            (
+                "            if self._value is not None and time.monotonic() < "
+                "self._expires_at:",
+                "            if self._value is not None:",
+            ),
+        ),
+        # Loses the expiry check only: shape and HITs are right.
+        {"catalogue": 2, "http_caching": 4, "stats_cache": 3, "gzip": 3},
     ),
 ]
