@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from coursekit.contracts.learner_tests import run_here
 from coursekit.contracts.registry import checks_for
 from coursekit.contracts.runner import SECRET_KEY_ENV, CheckResult, format_report
 from coursekit.errors import CourseError
@@ -62,14 +63,18 @@ class CheckReport:
         return str(self)
 
 
-def _learner_app() -> Any:
+def _namespace() -> dict[str, Any]:
+    """The notebook's variables (empty outside a kernel)."""
     try:
         from IPython import get_ipython
     except ImportError:
-        shell = None
-    else:
-        shell = get_ipython()
-    app = shell.user_ns.get("app") if shell is not None else None
+        return {}
+    shell = get_ipython()
+    return shell.user_ns if shell is not None else {}
+
+
+def _learner_app() -> Any:
+    app = _namespace().get("app")
     if app is None:
         raise CheckError(
             "There is no `app` to check yet. Run the cells that create it "
@@ -164,11 +169,22 @@ def check(
     if os.environ.get(GRADING_ENV):
         note = "check() does nothing while the notebook is being graded."
         return CheckReport(chapter=chapter_id, task=task, results=[], notes=[note])
-    target = _learner_app() if app is None else app
-    server, notes, started = _server_for(target)
-    try:
-        results = _run_contract(server.url, chapter_id, task, secret_key, timeout)
-    finally:
-        if started:
-            server.stop()
+    notes: list[str] = []
+    results: list[CheckResult] = []
+    if any(not c.is_mutant for c in checks):
+        target = _learner_app() if app is None else app
+        server, notes, started = _server_for(target)
+        try:
+            results = _run_contract(server.url, chapter_id, task, secret_key, timeout)
+        finally:
+            if started:
+                server.stop()
+    if any(c.is_mutant for c in checks):
+        # The learner's own tests, run here against the reference and its
+        # mutants (the grader runs them in a sandbox, with the same verdicts).
+        tested = {r.id: r for r in run_here(checks, _namespace(), chapter_id)}
+        if results:
+            results = [tested.get(r.id, r) for r in results]
+        else:
+            results = [tested[c.id] for c in checks if c.id in tested]
     return CheckReport(chapter=chapter_id, task=task, results=results, notes=notes)

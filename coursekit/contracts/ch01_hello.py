@@ -1,8 +1,16 @@
-"""Chapter 01, hello world: path and query parameters, validation, docs."""
+"""Chapter 01, hello world: path and query parameters, validation, docs.
+
+Tasks ``validation`` and ``docs`` are tests the learner writes: their checks
+are mutants of the reference (``@mutant``), each a bug the learner's test
+must catch. What the routes themselves must do is checked under the tasks
+that write them (``read_item``).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import httpx
 
@@ -14,7 +22,7 @@ from coursekit.contracts.expect import (
     expect_validation_error,
     fail,
 )
-from coursekit.contracts.registry import check
+from coursekit.contracts.registry import check, mutant
 
 
 @check(
@@ -54,7 +62,7 @@ def query_param_echoed(client: httpx.Client) -> None:
 
 
 @check(
-    task="validation",
+    task="read_item",
     points=2,
     hint="Let the `int` annotation do the validation: do not accept `str` and "
     "convert it yourself; FastAPI then answers 422 for text.",
@@ -65,7 +73,7 @@ def text_item_id_422(client: httpx.Client) -> None:
 
 
 @check(
-    task="validation",
+    task="read_item",
     points=1,
     hint="`5.5` is not an integer: with `item_id: int` FastAPI rejects it "
     "instead of rounding.",
@@ -128,7 +136,7 @@ def _expect_docs_page(client: httpx.Client, path: str) -> None:
 
 
 @check(
-    task="docs",
+    task="read_item",
     points=1,
     hint="FastAPI serves Swagger UI at /docs (unless `docs_url=None` is passed "
     "to `FastAPI(...)`), documenting every route of the app it belongs to.",
@@ -138,7 +146,7 @@ def swagger_ui(client: httpx.Client) -> None:
 
 
 @check(
-    task="docs",
+    task="read_item",
     points=1,
     hint="FastAPI serves ReDoc at /redoc (unless `redoc_url=None` is passed "
     "to `FastAPI(...)`), documenting every route of the app it belongs to.",
@@ -148,7 +156,7 @@ def redoc(client: httpx.Client) -> None:
 
 
 @check(
-    task="docs",
+    task="read_item",
     points=1,
     hint="Every path operation you declare appears in /openapi.json; check "
     "that both routes are registered on the app you serve.",
@@ -161,3 +169,170 @@ def openapi_lists_paths(client: httpx.Client) -> None:
             expected='"paths" with "/" and "/items/{item_id}"',
             got=got,
         )
+
+
+# -- the learner's tests: the reference with one bug each --------------------
+
+
+def _reference() -> Any:
+    from course_app.main import create_app
+
+    return create_app(upto=1)
+
+
+def _replaced(app: Any, path: str, endpoint: Callable[..., Any], **options: Any) -> Any:
+    """``app`` with its GET ``path`` answered by ``endpoint`` instead.
+
+    The reference's router is shared by every app of this process (an app
+    links to the routers it includes): the mutant gets a copy of it.
+    """
+    from fastapi import APIRouter
+    from fastapi.routing import APIRoute
+
+    from course_app.routers import root
+
+    copy = APIRouter(tags=["basics"])
+    for route in root.router.routes:
+        if isinstance(route, APIRoute) and route.path == path:
+            copy.add_api_route(path, endpoint, methods=["GET"], **options)
+        else:
+            copy.routes.append(route)
+    routes = app.router.routes
+    [index] = [
+        i
+        for i, route in enumerate(routes)
+        if getattr(route, "original_router", None) is root.router
+    ]
+    app.include_router(copy)
+    routes[index] = routes.pop()
+    return app
+
+
+def _without(app: Any, *paths: str) -> Any:
+    app.router.routes[:] = [
+        r for r in app.router.routes if getattr(r, "path", None) not in paths
+    ]
+    return app
+
+
+@mutant(
+    task="validation",
+    test="test_item_validation",
+    bug="`item_id` takes any number, 5.5 included (`item_id: float`)",
+    hint="Ask for `/items/5.5` and assert the 422, its `loc` and its "
+    '`"type": "int_parsing"`.',
+)
+def floats_accepted() -> Any:
+    async def read_item(item_id: float, q: str | None = None) -> dict[str, Any]:
+        """Echo the item id, converted to an integer, and the optional `q`."""
+        return {"item_id": item_id, "q": q}
+
+    return _replaced(_reference(), "/items/{item_id}", read_item)
+
+
+@mutant(
+    task="validation",
+    test="test_item_validation",
+    bug="a negative id such as -3 is refused with a 422 (`Path(ge=0)`)",
+    hint="Also send a valid id that a too-strict route would refuse: "
+    "`/items/-3` must answer 200 with `item_id` -3.",
+)
+def negatives_refused() -> Any:
+    from fastapi import Path
+
+    from course_app.routers.root import ItemEcho
+
+    async def read_item(
+        item_id: Annotated[int, Path(ge=0)], q: str | None = None
+    ) -> ItemEcho:
+        """Echo the item id, converted to an integer, and the optional `q`."""
+        return ItemEcho(item_id=item_id, q=q)
+
+    return _replaced(_reference(), "/items/{item_id}", read_item)
+
+
+@mutant(
+    task="validation",
+    test="test_item_validation",
+    bug="the 422's errors do not say what input they refused (no `input`)",
+    hint='Assert that the error\'s `"input"` is the text you sent (`"abc"`, `"5.5"`).',
+)
+def input_not_echoed() -> Any:
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
+    async def without_input(request: Any, exc: RequestValidationError) -> Any:
+        errors = [
+            {key: value for key, value in error.items() if key not in ("input", "ctx")}
+            for error in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    app = _reference()
+    app.add_exception_handler(RequestValidationError, without_input)
+    return app
+
+
+@mutant(
+    task="docs",
+    test="test_docs",
+    bug="there is no Swagger UI at /docs",
+    hint="Request `/docs` and assert 200 and a `text/html` content-type.",
+)
+def no_swagger_ui() -> Any:
+    return _without(_reference(), "/docs", "/docs/oauth2-redirect")
+
+
+@mutant(
+    task="docs",
+    test="test_docs",
+    bug="there is no ReDoc at /redoc",
+    hint="Request `/redoc` too, and assert 200 and a `text/html` content-type.",
+)
+def no_redoc() -> Any:
+    return _without(_reference(), "/redoc")
+
+
+@mutant(
+    task="docs",
+    test="test_docs",
+    bug="`GET /` is left out of the OpenAPI document (`include_in_schema=False`)",
+    hint='Assert that both `"/"` and `"/items/{item_id}"` are keys of '
+    '`schema["paths"]`.',
+)
+def root_undocumented() -> Any:
+    from course_app.routers.root import read_root
+
+    return _replaced(_reference(), "/", read_root, include_in_schema=False)
+
+
+@mutant(
+    task="docs",
+    test="test_docs",
+    bug="the schema documents `item_id` as text (`item_id: str`)",
+    hint='Find the parameter `item_id` and assert `"type": "integer"` in its `schema`.',
+)
+def item_id_documented_as_text() -> Any:
+    from course_app.routers.root import ItemEcho
+
+    async def read_item(item_id: str, q: str | None = None) -> ItemEcho:
+        """Echo the item id, converted to an integer, and the optional `q`."""
+        return ItemEcho(item_id=item_id, q=q)  # type: ignore[arg-type]
+
+    return _replaced(_reference(), "/items/{item_id}", read_item)
+
+
+@mutant(
+    task="docs",
+    test="test_docs",
+    bug="`q` is documented as required (`q: str`, without a default)",
+    hint='Find the parameter `q` and assert that it is not `"required"`.',
+)
+def q_required() -> Any:
+    from course_app.routers.root import ItemEcho
+
+    async def read_item(item_id: int, q: str) -> ItemEcho:
+        """Echo the item id, converted to an integer, and the optional `q`."""
+        return ItemEcho(item_id=item_id, q=q)
+
+    return _replaced(_reference(), "/items/{item_id}", read_item)

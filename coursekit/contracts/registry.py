@@ -5,6 +5,11 @@ points at the server under test) and raises when the server misbehaves, like
 a pytest test taking a ``client`` fixture. ``@check`` registers it together
 with the chapter (taken from the module's name, ``chNN_...``), the task it
 belongs to, its points and a hint for the learner.
+
+Where the learner writes a test instead of a route, the task's checks are
+mutants (``@mutant``): each builds the chapter's reference app with one
+bug, and earns its points when the learner's test function, which must pass
+against the reference itself, fails against it (``learner_tests``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ __all__ = [
     "UnknownTask",
     "check",
     "checks_for",
+    "mutant",
     "normalize_chapter",
     "tasks_for",
 ]
@@ -74,6 +80,13 @@ class Check:
     points: int
     hint: str
     func: CheckFunc
+    #: "http": ``func(client)`` checks a server. "mutant": ``func()`` builds
+    #: the reference with a bug that ``test_function`` must catch.
+    kind: str = "http"
+    #: The notebook's test function a mutant is for.
+    test_function: str = ""
+    #: What a mutant's bug is, as the learner reads it when a test misses it.
+    bug: str = ""
 
     @property
     def id(self) -> str:
@@ -84,6 +97,11 @@ class Check:
     def needs_secret_key(self) -> bool:
         """True when the check asks for the server's signing key."""
         return "secret_key" in inspect.signature(self.func).parameters
+
+    @property
+    def is_mutant(self) -> bool:
+        """True for a mutant, graded by running the learner's own test."""
+        return self.kind == "mutant"
 
 
 def check(*, task: str, points: int, hint: str) -> Callable[[CheckFunc], CheckFunc]:
@@ -97,18 +115,49 @@ def check(*, task: str, points: int, hint: str) -> Callable[[CheckFunc], CheckFu
         raise ValueError(f"points must be 1..3, not {points}")
 
     def register(func: CheckFunc) -> CheckFunc:
-        match = _MODULE_RE.search(func.__module__)
-        if match is None or match.group(1) not in CHAPTERS:
-            raise ValueError(f"{func.__module__} is not a chNN_ chapter module")
-        chapter = match.group(1)
-        new = Check(chapter, task, func.__name__, points, hint, func)
-        checks = _registered.setdefault(chapter, [])
-        # A reloaded module registers its checks again: replace, don't double.
-        checks[:] = [c for c in checks if c.name != new.name]
-        checks.append(new)
+        chapter = _chapter_of(func)
+        _add(chapter, Check(chapter, task, func.__name__, points, hint, func))
         return func
 
     return register
+
+
+def mutant(
+    *, task: str, test: str, bug: str, hint: str, points: int = 1
+) -> Callable[[CheckFunc], CheckFunc]:
+    """Register the decorated function as a mutant of its module's chapter.
+
+    The function takes nothing and returns an ASGI app: the chapter's
+    reference with the bug ``bug`` (a phrase: "``item_id`` accepts any
+    text"). The learner's function ``test`` earns ``points`` when it fails
+    against that app (and passes against the reference).
+    """
+    if not 1 <= points <= 3:
+        raise ValueError(f"points must be 1..3, not {points}")
+
+    def register(func: CheckFunc) -> CheckFunc:
+        chapter = _chapter_of(func)
+        new = Check(
+            chapter, task, func.__name__, points, hint, func, "mutant", test, bug
+        )
+        _add(chapter, new)
+        return func
+
+    return register
+
+
+def _chapter_of(func: CheckFunc) -> str:
+    match = _MODULE_RE.search(func.__module__)
+    if match is None or match.group(1) not in CHAPTERS:
+        raise ValueError(f"{func.__module__} is not a chNN_ chapter module")
+    return match.group(1)
+
+
+def _add(chapter: str, new: Check) -> None:
+    checks = _registered.setdefault(chapter, [])
+    # A reloaded module registers its checks again: replace, don't double.
+    checks[:] = [c for c in checks if c.name != new.name]
+    checks.append(new)
 
 
 def normalize_chapter(chapter: str | int) -> str:

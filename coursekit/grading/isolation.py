@@ -252,8 +252,11 @@ class Confinement:
 
     # -- launching ---------------------------------------------------------------
 
-    def wrap(self, command: Sequence[str]) -> list[str]:
-        """The kernel's command line, inside the sandbox where there is one."""
+    def wrap(self, command: Sequence[str], *, writable: bool = True) -> list[str]:
+        """The kernel's command line, inside the sandbox where there is one.
+
+        ``writable=False``: not even the box is writable (``harness``).
+        """
         box = self.isolation.box
         if box is None:
             return list(command)
@@ -267,6 +270,7 @@ class Confinement:
             masked=masked,
             tmp=self.box / "tmp",
             uid=self.uid,
+            writable=writable,
         )
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -146,6 +146,7 @@ class Bubblewrap:
         masked: Sequence[Path] = (),
         tmp: Path | None = None,
         uid: int | None = None,
+        writable: bool = True,
     ) -> list[str]:
         """``command`` wrapped in a sandbox whose only writable place is ``folder``.
 
@@ -155,6 +156,10 @@ class Bubblewrap:
         the same number), a user of its own that owns nothing but
         ``folder``. Without ``uid``, bubblewrap works unprivileged, in a user
         namespace.
+
+        With ``writable=False`` nothing at all is writable, ``folder`` and
+        ``/dev/shm`` included: what runs inside cannot leave a trace for
+        what runs after it (``harness``).
 
         Args:
             command: what to run inside, e.g. the kernel's command line.
@@ -234,7 +239,9 @@ class Bubblewrap:
         # which then stays a read-only folder: TMPDIR still points inside).
         if tmp is not None and not folder.is_relative_to("/tmp"):
             args += ["--symlink", str(tmp), "/tmp"]
-        args += ["--bind", str(folder), str(folder)]
+        args += ["--bind" if writable else "--ro-bind", str(folder), str(folder)]
+        if not writable:
+            args += ["--remount-ro", "/dev"]
         # Last: the root itself (and every folder bubblewrap made for the
         # mounts above) becomes read-only, so ``folder`` is the only place
         # the submission can write to; so does /proc (its sysctls).

@@ -40,6 +40,7 @@ from coursekit.contracts.runner import CheckResult, run_check
 from coursekit.grading import agent
 from coursekit.grading.kernels import Kernel, KernelPool
 from coursekit.grading.limits import MIB, ResourceLimits
+from coursekit.grading.mutation import grade_learner_tests
 from coursekit.grading.untrusted import one_line, quote
 from coursekit.uds import unix_transport
 
@@ -458,6 +459,11 @@ async def grade_notebook(
 
     run = _Execution(nb, limits, resources or ResourceLimits(), pool)
     isolation: list[str] = []
+    # The cells as submitted: the learner's own tests are replayed from them.
+    sources = [c.source for c in nb.cells if c.cell_type == "code"]
+    served_checks = [c for c in checks if not c.is_mutant]
+    mutants = [c for c in checks if c.is_mutant]
+    tests: asyncio.Future[list[CheckResult]] | None = None
 
     def stopped(reason: str) -> Graded:
         graded = _stopped(checks, reason, run.cell_errors, run.notes)
@@ -467,6 +473,11 @@ async def grade_notebook(
     try:
         kernel = await run.take_kernel()
         isolation = kernel.mechanisms
+        # The learner's own tests need only the cells' text: their sandbox
+        # starts and replays them while the notebook runs.
+        tests = asyncio.ensure_future(
+            grade_learner_tests(sources, mutants, kernel.confinement.isolation)
+        )
         phase("start")
         try:
             await run.run()
@@ -500,12 +511,22 @@ async def grade_notebook(
             # The kernel said it served, but nothing does (coursekit.serve
             # replaced by the notebook, a server that stopped).
             return stopped("the app did not start: nothing answers on its socket")
-        results = await asyncio.to_thread(_run_checks, checks, socket, reply.secret_key)
+        # The app's checks and the learner's own tests, side by side.
+        http, tested = await asyncio.gather(
+            asyncio.to_thread(_run_checks, served_checks, socket, reply.secret_key),
+            tests,
+        )
+        by_id = {r.id: r for r in [*http, *tested]}
+        results = [by_id[c.id] for c in checks]
         phase("checks")
         graded = Graded("graded", results, run.cell_errors, run.notes)
         graded.isolation = isolation
         return graded
     finally:
+        if tests is not None and not tests.done():
+            tests.cancel()
+            with contextlib.suppress(BaseException):
+                await tests
         for used in run.kernels:
             run.notes += _truncation_notes(used, limits)
         run.release()
