@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,6 +147,8 @@ def check(
     app: Any = None,
     secret_key: str | None = None,
     timeout: float = RUN_TIMEOUT,
+    own_tests: bool = True,
+    tests: Mapping[str, Any] | None = None,
 ) -> CheckReport:
     """Check the notebook's ``app`` against chapter ``chapter``'s contract.
 
@@ -156,6 +159,11 @@ def check(
         secret_key: the key your app signs tokens with (chapter 05), so the
             checks can sign an expired token of their own.
         timeout: seconds the whole run may take.
+        own_tests: also grade the tests the chapter's exercise asks you to
+            write (``test_docs``, ...), found among the notebook's variables.
+            A lesson, which writes none, passes ``own_tests=False``.
+        tests: where to find those test functions, by name (default: the
+            notebook's variables).
 
     Returns:
         A report that shows, in a notebook, one line per check with the
@@ -166,6 +174,12 @@ def check(
     except ValueError as exc:
         raise CheckError(str(exc)) from None
     chapter_id = checks[0].chapter
+    if not own_tests:
+        checks = [c for c in checks if not c.is_mutant]
+        if not checks:
+            raise CheckError(
+                f"task {task!r} is a test you write: check it with own_tests=True"
+            )
     if os.environ.get(GRADING_ENV):
         note = "check() does nothing while the notebook is being graded."
         return CheckReport(chapter=chapter_id, task=task, results=[], notes=[note])
@@ -179,12 +193,17 @@ def check(
         finally:
             if started:
                 server.stop()
+        wanted = {c.id for c in checks}
+        results = [r for r in results if r.id in wanted]
     if any(c.is_mutant for c in checks):
         # The learner's own tests, run here against the reference and its
         # mutants (the grader runs them in a sandbox, with the same verdicts).
-        tested = {r.id: r for r in run_here(checks, _namespace(), chapter_id)}
-        if results:
-            results = [tested.get(r.id, r) for r in results]
-        else:
-            results = [tested[c.id] for c in checks if c.id in tested]
+        found = {
+            r.id: r
+            for r in [
+                *results,
+                *run_here(checks, _namespace() if tests is None else tests, chapter_id),
+            ]
+        }
+        results = [found[c.id] for c in checks if c.id in found]
     return CheckReport(chapter=chapter_id, task=task, results=results, notes=notes)

@@ -79,16 +79,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     if args.list:
         for c in checks:
-            print(f"{c.task} / {c.name}  {c.points} pt  {c.hint}")
+            kind = (
+                f"  (your `{c.test_function}` must catch: {c.bug})"
+                if c.is_mutant
+                else ""
+            )
+            print(f"{c.task} / {c.name}  {c.points} pt  {c.hint}{kind}")
         return 0
     if not args.url:
         return _fail("--url is required to run checks")
+    if all(c.is_mutant for c in checks):
+        return _fail(
+            f"task {args.task} is a test the learner writes: it is graded by "
+            "running the notebook's test (check() in the notebook, or coursekit "
+            "grade), not against a server"
+        )
     if args.timeout <= 0:
         return _fail("--timeout must be positive")
     try:
         probe(args.url)
     except ServerUnreachable as exc:
         return _fail(str(exc))
+    checks = [c for c in checks if not c.is_mutant]
     results = run_checks(
         args.url,
         args.chapter,

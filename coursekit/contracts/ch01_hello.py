@@ -9,8 +9,7 @@ that write them (``read_item``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 
@@ -22,6 +21,7 @@ from coursekit.contracts.expect import (
     expect_validation_error,
     fail,
 )
+from coursekit.contracts.learner_tests import built
 from coursekit.contracts.registry import check, mutant
 
 
@@ -174,47 +174,6 @@ def openapi_lists_paths(client: httpx.Client) -> None:
 # -- the learner's tests: the reference with one bug each --------------------
 
 
-def _reference() -> Any:
-    from course_app.main import create_app
-
-    return create_app(upto=1)
-
-
-def _replaced(app: Any, path: str, endpoint: Callable[..., Any], **options: Any) -> Any:
-    """``app`` with its GET ``path`` answered by ``endpoint`` instead.
-
-    The reference's router is shared by every app of this process (an app
-    links to the routers it includes): the mutant gets a copy of it.
-    """
-    from fastapi import APIRouter
-    from fastapi.routing import APIRoute
-
-    from course_app.routers import root
-
-    copy = APIRouter(tags=["basics"])
-    for route in root.router.routes:
-        if isinstance(route, APIRoute) and route.path == path:
-            copy.add_api_route(path, endpoint, methods=["GET"], **options)
-        else:
-            copy.routes.append(route)
-    routes = app.router.routes
-    [index] = [
-        i
-        for i, route in enumerate(routes)
-        if getattr(route, "original_router", None) is root.router
-    ]
-    app.include_router(copy)
-    routes[index] = routes.pop()
-    return app
-
-
-def _without(app: Any, *paths: str) -> Any:
-    app.router.routes[:] = [
-        r for r in app.router.routes if getattr(r, "path", None) not in paths
-    ]
-    return app
-
-
 @mutant(
     task="validation",
     test="test_item_validation",
@@ -223,11 +182,7 @@ def _without(app: Any, *paths: str) -> Any:
     '`"type": "int_parsing"`.',
 )
 def floats_accepted() -> Any:
-    async def read_item(item_id: float, q: str | None = None) -> dict[str, Any]:
-        """Echo the item id, converted to an integer, and the optional `q`."""
-        return {"item_id": item_id, "q": q}
-
-    return _replaced(_reference(), "/items/{item_id}", read_item)
+    return built("floats_accepted")
 
 
 @mutant(
@@ -238,17 +193,7 @@ def floats_accepted() -> Any:
     "`/items/-3` must answer 200 with `item_id` -3.",
 )
 def negatives_refused() -> Any:
-    from fastapi import Path
-
-    from course_app.routers.root import ItemEcho
-
-    async def read_item(
-        item_id: Annotated[int, Path(ge=0)], q: str | None = None
-    ) -> ItemEcho:
-        """Echo the item id, converted to an integer, and the optional `q`."""
-        return ItemEcho(item_id=item_id, q=q)
-
-    return _replaced(_reference(), "/items/{item_id}", read_item)
+    return built("negatives_refused")
 
 
 @mutant(
@@ -258,19 +203,7 @@ def negatives_refused() -> Any:
     hint='Assert that the error\'s `"input"` is the text you sent (`"abc"`, `"5.5"`).',
 )
 def input_not_echoed() -> Any:
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
-
-    async def without_input(request: Any, exc: RequestValidationError) -> Any:
-        errors = [
-            {key: value for key, value in error.items() if key not in ("input", "ctx")}
-            for error in exc.errors()
-        ]
-        return JSONResponse({"detail": errors}, status_code=422)
-
-    app = _reference()
-    app.add_exception_handler(RequestValidationError, without_input)
-    return app
+    return built("input_not_echoed")
 
 
 @mutant(
@@ -280,7 +213,7 @@ def input_not_echoed() -> Any:
     hint="Request `/docs` and assert 200 and a `text/html` content-type.",
 )
 def no_swagger_ui() -> Any:
-    return _without(_reference(), "/docs", "/docs/oauth2-redirect")
+    return built("no_swagger_ui")
 
 
 @mutant(
@@ -290,7 +223,7 @@ def no_swagger_ui() -> Any:
     hint="Request `/redoc` too, and assert 200 and a `text/html` content-type.",
 )
 def no_redoc() -> Any:
-    return _without(_reference(), "/redoc")
+    return built("no_redoc")
 
 
 @mutant(
@@ -301,9 +234,7 @@ def no_redoc() -> Any:
     '`schema["paths"]`.',
 )
 def root_undocumented() -> Any:
-    from course_app.routers.root import read_root
-
-    return _replaced(_reference(), "/", read_root, include_in_schema=False)
+    return built("root_undocumented")
 
 
 @mutant(
@@ -313,13 +244,7 @@ def root_undocumented() -> Any:
     hint='Find the parameter `item_id` and assert `"type": "integer"` in its `schema`.',
 )
 def item_id_documented_as_text() -> Any:
-    from course_app.routers.root import ItemEcho
-
-    async def read_item(item_id: str, q: str | None = None) -> ItemEcho:
-        """Echo the item id, converted to an integer, and the optional `q`."""
-        return ItemEcho(item_id=item_id, q=q)  # type: ignore[arg-type]
-
-    return _replaced(_reference(), "/items/{item_id}", read_item)
+    return built("item_id_documented_as_text")
 
 
 @mutant(
@@ -329,10 +254,4 @@ def item_id_documented_as_text() -> Any:
     hint='Find the parameter `q` and assert that it is not `"required"`.',
 )
 def q_required() -> Any:
-    from course_app.routers.root import ItemEcho
-
-    async def read_item(item_id: int, q: str) -> ItemEcho:
-        """Echo the item id, converted to an integer, and the optional `q`."""
-        return ItemEcho(item_id=item_id, q=q)
-
-    return _replaced(_reference(), "/items/{item_id}", read_item)
+    return built("q_required")

@@ -1,4 +1,9 @@
-"""Chapter 02, CRUD: create, read, list, update and delete users."""
+"""Chapter 02, CRUD: create, read, list, update and delete users.
+
+Task ``hide_password`` is a test the learner writes: its checks are mutants
+of the reference, each leaking the stored hash in one place. That no route
+of the learner's leaks it is checked under the tasks that write the routes.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ from coursekit.contracts.expect import (
     short_json,
     unique_email,
 )
-from coursekit.contracts.registry import check
+from coursekit.contracts.learner_tests import built
+from coursekit.contracts.registry import check, mutant
 from coursekit.contracts.users import (
     SECRET_FIELDS,
     USER_FIELDS,
@@ -290,21 +296,79 @@ def delete_missing_user_404(client: httpx.Client) -> None:
 
 
 @check(
-    task="hide_password",
-    points=3,
-    hint="Never return the stored user object itself: declare `UserPublic` "
-    "(without password fields) as the return type of every user route.",
+    task="read_user",
+    points=1,
+    hint="Return `UserPublic` from both read routes: the stored record holds "
+    "the password's hash, which no response may show.",
 )
-def no_password_in_responses(client: httpx.Client) -> None:
-    data = new_user("secret")
-    response = client.post("/users/", json=data)
-    user = expect_json(response, 201)
-    _no_secrets(user, response)
-    expect_fields(user, USER_FIELDS, what="body", response=response)
-    path = f"/users/{user['id']}"
-    response = client.get(path)
-    _no_secrets(expect_json(response), response)
-    response = client.patch(path, json={"name": "Renamed"})
+def read_hides_password(client: httpx.Client) -> None:
+    user = create_user(client, new_user("secret"))
+    response = client.get(f"/users/{user['id']}")
     _no_secrets(expect_json(response), response)
     response = client.get("/users/", params={"limit": 100})
     _no_secrets(expect_json(response), response)
+
+
+@check(
+    task="update_user",
+    points=1,
+    hint="Return `UserPublic` from PATCH too, not the updated record.",
+)
+def update_hides_password(client: httpx.Client) -> None:
+    user = create_user(client, new_user("secretpatch"))
+    response = client.patch(f"/users/{user['id']}", json={"name": "Renamed"})
+    _no_secrets(expect_json(response), response)
+
+
+# -- the learner's test: the reference with one leak each ---------------------
+
+
+@mutant(
+    task="hide_password",
+    test="test_no_secrets",
+    bug="`POST /users/` answers with the stored record, its `hashed_password` too",
+    hint="Look for secret keys in the body of the `POST` that created the user.",
+)
+def create_shows_hash() -> Any:
+    return built("create_shows_hash")
+
+
+@mutant(
+    task="hide_password",
+    test="test_no_secrets",
+    bug="`GET /users/{user_id}` shows the user's `hashed_password`",
+    hint="Read the new user back with `GET /users/{id}` and look in that body.",
+)
+def read_shows_hash() -> Any:
+    return built("read_shows_hash")
+
+
+@mutant(
+    task="hide_password",
+    test="test_no_secrets",
+    bug="`PATCH /users/{user_id}` answers with the changed record, hash and all",
+    hint="Change the password with `PATCH` and look in the answer's body.",
+)
+def update_shows_hash() -> Any:
+    return built("update_shows_hash")
+
+
+@mutant(
+    task="hide_password",
+    test="test_no_secrets",
+    bug="every user in `GET /users/` comes with its `hashed_password`",
+    hint="Search the whole list (a list of dicts) for secret keys, at any depth.",
+)
+def list_shows_hash() -> Any:
+    return built("list_shows_hash")
+
+
+@mutant(
+    task="hide_password",
+    test="test_no_secrets",
+    bug="the OpenAPI document says `UserPublic` has a `hashed_password`",
+    hint='Read `schema["components"]["schemas"]["UserPublic"]["properties"]` '
+    "and look for secret keys there too.",
+)
+def schema_documents_hash() -> Any:
+    return built("schema_documents_hash")

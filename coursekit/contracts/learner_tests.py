@@ -23,7 +23,14 @@ from typing import Any
 from coursekit.contracts.registry import Check
 from coursekit.contracts.runner import CheckResult
 
-__all__ = ["Outcome", "by_function", "reference_app", "results", "run_here"]
+__all__ = [
+    "Outcome",
+    "built",
+    "by_function",
+    "reference_app",
+    "results",
+    "run_here",
+]
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,14 @@ def reference_app(chapter: str) -> Any:
     from course_app.main import create_app
 
     return create_app(upto=int(chapter))
+
+
+def built(name: str) -> Any:
+    """The app of the mutant ``name``, built fresh (``mutant_apps``)."""
+    # Imported only now: it imports FastAPI and the reference.
+    from coursekit.contracts import mutant_apps
+
+    return getattr(mutant_apps, name)()
 
 
 def by_function(checks: Sequence[Check]) -> dict[str, list[Check]]:

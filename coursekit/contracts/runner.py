@@ -284,6 +284,9 @@ def run_checks(
 ) -> list[CheckResult]:
     """Run a chapter's checks (or one task's) in order against ``base_url``.
 
+    Mutants (the tasks where the learner writes a test) are left out: they
+    are graded by running the notebook's test (``learner_tests``).
+
     Args:
         base_url: the server, e.g. ``http://127.0.0.1:8000``.
         chapter: ``"02"``, ``2`` or ``"ch02"``.
@@ -296,7 +299,8 @@ def run_checks(
     Raises:
         UnknownChapter, UnknownTask: nothing to run (ValueError subclasses).
     """
-    checks = checks_for(chapter, task)
+    # A mutant grades the learner's own test, which no server can show.
+    checks = [c for c in checks_for(chapter, task) if not c.is_mutant]
     return [
         run_check(
             check,

@@ -70,6 +70,41 @@ def course_notebook(kind: str, chapter: str) -> nbformat.NotebookNode:
 
 VARIANTS = [
     Variant(
+        "01",
+        "test_accepts_no_valid_id",  # the learner's test never tries -3
+        (
+            (
+                '    response = client.get("/items/-3")\n'
+                "    assert response.status_code == 200, response.text\n"
+                '    assert response.json()["item_id"] == -3\n',
+                "",
+            ),
+        ),
+        # A route that refuses every negative id passes that test: it loses
+        # that mutant's point, and only that.
+        {"root": 1, "read_item": 10, "validation": 2, "docs": 5},
+    ),
+    Variant(
+        "02",
+        "test_skips_the_schema",  # the learner's test never reads /openapi.json
+        (
+            (
+                '    schemas = client.get("/openapi.json").json()["components"]'
+                '["schemas"]\n'
+                '    assert not secret_keys(schemas["UserPublic"]["properties"])\n',
+                "",
+            ),
+        ),
+        # Misses the documentation's leak only.
+        {
+            "create_user": 9,
+            "read_user": 6,
+            "update_user": 9,
+            "delete_user": 3,
+            "hide_password": 4,
+        },
+    ),
+    Variant(
         "02",
         "missing_404",  # GET /users/{id} of an unknown id: a 500, not a 404
         (
@@ -84,10 +119,10 @@ VARIANTS = [
         # relying on GET's 404 (that is read_user's to get right).
         {
             "create_user": 9,
-            "read_user": 4,
-            "update_user": 8,
+            "read_user": 5,
+            "update_user": 9,
             "delete_user": 3,
-            "hide_password": 3,
+            "hide_password": 5,
         },
     ),
     Variant(
@@ -100,14 +135,13 @@ VARIANTS = [
             ),
         ),
         # Loses create_user_201 only: the checks that create a user to work
-        # with take any 2xx. (And, for now, hide_password's 3: its check still
-        # insists on 201; it is being rewritten.)
+        # with take any 2xx.
         {
             "create_user": 6,
-            "read_user": 5,
-            "update_user": 8,
+            "read_user": 6,
+            "update_user": 9,
             "delete_user": 3,
-            "hide_password": 0,
+            "hide_password": 5,
         },
     ),
     Variant(

@@ -15,11 +15,11 @@ Chapter 01: hello world
 ✓ root / root_message  1/1
 ✓ read_item / item_id_is_int  2/2
 ✓ read_item / query_param_echoed  2/2
-✓ validation / text_item_id_422  2/2
-✓ validation / float_item_id_422  1/1
-✓ docs / swagger_ui  1/1
-✓ docs / redoc  1/1
-✓ docs / openapi_lists_paths  1/1
+✓ read_item / text_item_id_422  2/2
+✓ read_item / float_item_id_422  1/1
+✓ read_item / swagger_ui  1/1
+✓ read_item / redoc  1/1
+✓ read_item / openapi_lists_paths  1/1
 11/11 points (8/8 checks passed)
 """
 
@@ -62,12 +62,16 @@ def test_failing_chapter_exits_1_and_explains(reference: Callable[[int], str]) -
 
 
 def test_json_has_every_result(reference: Callable[[int], str]) -> None:
-    done = cli("1", "--url", reference(1), "--task", "docs", "--json")
+    done = cli("1", "--url", reference(1), "--task", "read_item", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert (report["chapter"], report["task"], report["passed"]) == ("01", "docs", True)
-    assert (report["points"], report["max_points"]) == (3, 3)
-    assert [r["name"] for r in report["results"]] == [
+    assert (report["chapter"], report["task"], report["passed"]) == (
+        "01",
+        "read_item",
+        True,
+    )
+    assert (report["points"], report["max_points"]) == (10, 10)
+    assert [r["name"] for r in report["results"]][-3:] == [
         "swagger_ui",
         "redoc",
         "openapi_lists_paths",
@@ -78,6 +82,16 @@ def test_json_has_every_result(reference: Callable[[int], str]) -> None:
     assert {"id", "task", "points", "max_points", "hint", "message", "expected"} <= set(
         first
     )
+
+
+def test_a_task_that_is_a_learner_s_test_is_not_run_against_a_server(
+    reference: Callable[[int], str],
+) -> None:
+    done = cli("01", "--url", reference(1), "--task", "docs")
+    assert done.returncode == 2
+    assert "task docs is a test the learner writes" in done.stderr
+    listed = cli("01", "--list", "--task", "docs")
+    assert "your `test_docs` must catch: there is no ReDoc at /redoc" in listed.stdout
 
 
 def test_secret_key_enables_the_expiry_check(reference: Callable[[int], str]) -> None:

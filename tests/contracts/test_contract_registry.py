@@ -34,10 +34,13 @@ def test_chapter_names() -> None:
 
 def test_task_selection() -> None:
     assert [c.name for c in checks_for("01", "docs")] == [
-        "swagger_ui",
-        "redoc",
-        "openapi_lists_paths",
+        "no_swagger_ui",
+        "no_redoc",
+        "root_undocumented",
+        "item_id_documented_as_text",
+        "q_required",
     ]
+    assert {c.test_function for c in checks_for("01", "docs")} == {"test_docs"}
     with pytest.raises(UnknownTask, match="known: root, read_item"):
         checks_for("01", "nope")
 

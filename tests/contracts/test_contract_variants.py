@@ -44,7 +44,8 @@ VARIANTS: dict[str, tuple[dict[str, Any], list[tuple[str, str | None]], set[str]
         [("02", None), ("05", "current_user")],
         {
             "ch02-create_user-create_user_201",
-            "ch02-hide_password-no_password_in_responses",
+            "ch02-read_user-read_hides_password",
+            "ch02-update_user-update_hides_password",
             "ch05-current_user-users_me",
         },
     ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import nbformat
 import pytest
@@ -13,19 +14,51 @@ from nbclient import NotebookClient
 from course_app.config import Settings
 from course_app.main import create_app
 from coursekit.check import CheckError, check
+from coursekit.contracts.registry import checks_for
 from coursekit.serve import running_servers, serve
 
 KEY = "check-tests-signing-key-0123456789abcdef"
 
 
+ROUTES_02 = [c for c in checks_for("02") if not c.is_mutant]
+
+
 def test_a_correct_app_passes_every_check_and_no_server_is_left_behind() -> None:
-    report = check("02", app=create_app(upto=2))
+    report = check("02", app=create_app(upto=2), own_tests=False)
     assert report.passed
-    assert (report.points, report.max_points) == (28, 28)
+    points, count = sum(c.points for c in ROUTES_02), len(ROUTES_02)
+    assert (report.points, report.max_points) == (points, points)
     text = repr(report)
     assert text.startswith("Chapter 02: CRUD: users\n✓ create_user / create_user_201")
-    assert text.endswith("28/28 points (16/16 checks passed)")
+    assert text.endswith(f"{points}/{points} points ({count}/{count} checks passed)")
     assert not [s for s in running_servers() if s.name == "coursekit-check"]
+
+
+def _test_docs(client: Any) -> None:
+    for page in ("/docs", "/redoc"):
+        response = client.get(page)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/html")
+
+
+def test_the_learner_s_own_tests_are_run_against_the_reference_and_its_mutants() -> (
+    None
+):
+    # Only the pages: it catches the two mutants without a page, no other.
+    report = check("01", "docs", tests={"test_docs": _test_docs})
+    caught = {r.name for r in report.results if r.passed}
+    assert caught == {"no_swagger_ui", "no_redoc"}
+    missed = [r for r in report.results if not r.passed]
+    assert all("`test_docs` passes against an app where" in r.message for r in missed)
+    # A test that fails on the reference earns nothing, and says why.
+    report = check("01", "docs", tests={"test_docs": lambda client: 1 / 0})
+    assert report.points == 0
+    assert "fails against a correct app" in report.results[0].message
+    assert "ZeroDivisionError" in report.results[0].got
+    # No test at all: the same, with what to write.
+    report = check("01", "docs", tests={})
+    assert report.points == 0
+    assert report.results[0].message == "no function `test_docs` in the notebook"
 
 
 def test_a_wrong_app_gets_request_expected_got_and_hint() -> None:
