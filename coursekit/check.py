@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,6 +108,10 @@ def _run_contract(
 ) -> list[CheckResult]:
     command = [sys.executable, "-m", "coursekit.contracts", chapter, "--url", url]
     command += ["--json"] + (["--task", task] if task else [])
+    # Where a notebook's app keeps its files (a SQLite database): the
+    # working folder and the temporary one.
+    for folder in dict.fromkeys([os.getcwd(), tempfile.gettempdir()]):
+        command += ["--files", folder]
     env = dict(os.environ, PYTHONIOENCODING="utf-8")
     if secret_key is not None:
         env[SECRET_KEY_ENV] = secret_key

@@ -15,6 +15,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from coursekit.contracts.registry import checks_for
@@ -26,6 +27,7 @@ from coursekit.contracts.runner import (
     probe,
     run_checks,
 )
+from coursekit.contracts.stored import StoredFiles
 
 USAGE_ERROR = 2
 
@@ -52,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get(SECRET_KEY_ENV),
         help="the server's SECRET_KEY, for checks that sign their own tokens "
         f"(default: ${SECRET_KEY_ENV}, which keeps it off the command line)",
+    )
+    parser.add_argument(
+        "--files",
+        type=Path,
+        action="append",
+        help="a folder the app writes its files to (repeatable), for the checks "
+        "that read what it stored; without it they are skipped",
     )
     parser.add_argument(
         "--timeout",
@@ -107,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.task,
         secret_key=args.secret_key,
         timeout=args.timeout,
+        files=StoredFiles(args.files) if args.files else None,
     )
     if args.json:
         report = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from coursekit.contracts.expect import (
     fail,
 )
 from coursekit.contracts.registry import check
+from coursekit.contracts.stored import StoredFiles
 from coursekit.contracts.users import create_user, find_user, new_user, user_ids
 
 PAGE_FIELDS = {"skip": int, "limit": int, "total": int, "items": list}
@@ -154,6 +156,32 @@ def users_paginated(client: httpx.Client) -> None:
 )
 def users_bounds_422(client: httpx.Client) -> None:
     _bounds(client, "/users/")
+
+
+@check(
+    task="users_pagination",
+    points=1,
+    hint="Store `hash_password(user_in.password)` in `hashed_password`, never "
+    "the password itself: whoever reads the database would read every password.",
+)
+def password_stored_hashed(client: httpx.Client, files: StoredFiles) -> None:
+    # A password of its own, so that only this user's row can hold it.
+    password = f"plain-{uuid.uuid4().hex}"
+    data = new_user("stored") | {"password": password}
+    create_user(client, data)
+    if not files.containing(data["email"]):
+        fail(
+            "the new user is in no file the app wrote",
+            expected="users stored in the database file the exercise sets up",
+            got="no file under the app's folders holds the new user's e-mail",
+        )
+    found = files.containing(password)
+    if found:
+        fail(
+            "a password is stored as it was sent",
+            expected="only the password's (argon2) hash in the database",
+            got=f"the password's text in {', '.join(found)}",
+        )
 
 
 @check(

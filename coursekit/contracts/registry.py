@@ -99,6 +99,11 @@ class Check:
         return "secret_key" in inspect.signature(self.func).parameters
 
     @property
+    def needs_files(self) -> bool:
+        """True when the check also reads what the app wrote (``stored``)."""
+        return "files" in inspect.signature(self.func).parameters
+
+    @property
     def is_mutant(self) -> bool:
         """True for a mutant, graded by running the learner's own test."""
         return self.kind == "mutant"

@@ -33,6 +33,7 @@ from coursekit.contracts.expect import (
     track_setup,
 )
 from coursekit.contracts.registry import CHAPTERS, Check, checks_for, normalize_chapter
+from coursekit.contracts.stored import StoredFiles
 from coursekit.uds import unix_transport
 
 __all__ = [
@@ -175,11 +176,13 @@ def run_check(
     timeout: float = CHECK_TIMEOUT,
     request_timeout: float = REQUEST_TIMEOUT,
     uds: str | None = None,
+    files: StoredFiles | None = None,
 ) -> CheckResult:
     """Run one check against ``base_url``; never raises.
 
     With ``uds``, requests go to the server on that Unix socket (``base_url``
-    then only names the host, e.g. ``http://localhost``).
+    then only names the host, e.g. ``http://localhost``). ``files`` are
+    where the app writes, for the checks that read them (``needs_files``).
     """
     result = CheckResult(
         id=check.id,
@@ -199,9 +202,20 @@ def run_check(
             "(check() in the notebook, or coursekit grade)"
         )
         return result
+    if check.needs_files and files is None:
+        result.status, result.points = "skipped", 0
+        result.message = (
+            "reads the files the app wrote: run it from the notebook (check()) "
+            "or coursekit grade"
+        )
+        return result
     recorder = _Recorder()
     client = _client(base_url, recorder, request_timeout, uds)
-    kwargs = {"secret_key": secret_key} if check.needs_secret_key else {}
+    kwargs: dict[str, Any] = (
+        {"secret_key": secret_key} if check.needs_secret_key else {}
+    )
+    if check.needs_files:
+        kwargs["files"] = files
     outcome: list[BaseException | None] = []
     routes: set[str] = set()
 
@@ -281,6 +295,7 @@ def run_checks(
     secret_key: str | None = None,
     timeout: float = CHECK_TIMEOUT,
     request_timeout: float = REQUEST_TIMEOUT,
+    files: StoredFiles | None = None,
 ) -> list[CheckResult]:
     """Run a chapter's checks (or one task's) in order against ``base_url``.
 
@@ -295,6 +310,8 @@ def run_checks(
             tokens themselves; without it they are skipped.
         timeout: seconds each check may take in all.
         request_timeout: seconds each HTTP request may take.
+        files: the folders the app writes to, for the checks that read what
+            it stored; without them those checks are skipped.
 
     Raises:
         UnknownChapter, UnknownTask: nothing to run (ValueError subclasses).
@@ -308,6 +325,7 @@ def run_checks(
             secret_key=secret_key,
             timeout=timeout,
             request_timeout=request_timeout,
+            files=files,
         )
         for check in checks
     ]

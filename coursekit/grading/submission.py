@@ -37,6 +37,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from coursekit.contracts.registry import Check
 from coursekit.contracts.runner import CheckResult, run_check
+from coursekit.contracts.stored import StoredFiles
 from coursekit.grading import agent
 from coursekit.grading.kernels import Kernel, KernelPool
 from coursekit.grading.limits import MIB, ResourceLimits
@@ -425,10 +426,13 @@ def _answers(socket: Path) -> bool:
 
 
 def _run_checks(
-    checks: Sequence[Check], socket: Path, secret_key: str | None
+    checks: Sequence[Check], socket: Path, secret_key: str | None, box: Path
 ) -> list[CheckResult]:
+    # What the app stored, read from outside its sandbox: it cannot fake it.
+    files = StoredFiles([box])
     return [
-        run_check(c, _BASE_URL, secret_key=secret_key, uds=str(socket)) for c in checks
+        run_check(c, _BASE_URL, secret_key=secret_key, uds=str(socket), files=files)
+        for c in checks
     ]
 
 
@@ -513,7 +517,13 @@ async def grade_notebook(
             return stopped("the app did not start: nothing answers on its socket")
         # The app's checks and the learner's own tests, side by side.
         http, tested = await asyncio.gather(
-            asyncio.to_thread(_run_checks, served_checks, socket, reply.secret_key),
+            asyncio.to_thread(
+                _run_checks,
+                served_checks,
+                socket,
+                reply.secret_key,
+                kernel.confinement.box,
+            ),
             tests,
         )
         by_id = {r.id: r for r in [*http, *tested]}

@@ -157,6 +157,18 @@ VARIANTS = [
         {"async_io": 1, "sync_io": 5, "fanout": 5, "delay_validation": 3},
     ),
     Variant(
+        "04",
+        "plain_password",  # the password stored as it was sent
+        (
+            (
+                "        hashed_password=hash_password(user_in.password),",
+                "        hashed_password=user_in.password,",
+            ),
+        ),
+        # HTTP cannot tell; the grader reads the database file it wrote.
+        {"items_pagination": 6, "items_search": 2, "users_pagination": 4, "health": 2},
+    ),
+    Variant(
         "05",
         "token_without_exp",
         (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,9 +22,12 @@ from fastapi import FastAPI
 from course_app.config import Settings
 from course_app.main import create_app
 from coursekit.contracts import CHAPTERS, CheckResult, checks_for, run_check
+from coursekit.contracts.stored import StoredFiles
 from coursekit.serve import LiveServer, serve
 
 _names = itertools.count()
+#: Each reference app's own folder (its database file is there), by upto.
+FOLDERS: dict[int, Path] = {}
 
 
 @pytest.fixture(scope="session")
@@ -59,10 +63,12 @@ def reference(
 
     def url(upto: int) -> str:
         if upto not in urls:
+            folder = tmp_path_factory.mktemp(f"upto{upto}")
+            FOLDERS[upto] = folder
             if upto == 0:
                 app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
             else:
-                db = tmp_path_factory.mktemp(f"upto{upto}") / "course.db"
+                db = folder / "course.db"
                 settings = Settings(
                     database_url=f"sqlite:///{db}", secret_key=SECRET_KEY
                 )
@@ -92,8 +98,12 @@ def reference_results(
 
     def stream(upto: int) -> dict[tuple[str, int], CheckResult]:
         chapters = [c for c in CHAPTERS if int(c) <= upto + 1]
+        # Where the app keeps its database, for the checks that read it.
+        files = StoredFiles([FOLDERS[upto]])
         return {
-            (check.id, upto): run_check(check, urls[upto], secret_key=SECRET_KEY)
+            (check.id, upto): run_check(
+                check, urls[upto], secret_key=SECRET_KEY, files=files
+            )
             for chapter in chapters
             for check in checks_for(chapter)
         }

@@ -33,3 +33,13 @@ def server_errors(url: str) -> str:
     lines = server.logs().splitlines()
     start = next((i for i, line in enumerate(lines) if line.startswith("ERROR")), None)
     return "" if start is None else "\nserver log:\n" + "\n".join(lines[start:])
+
+
+def _reads_files() -> set[str]:
+    from coursekit.contracts import CHAPTERS, checks_for
+
+    return {c.id for chapter in CHAPTERS for c in checks_for(chapter) if c.needs_files}
+
+
+#: The checks that read what an app stored (they need its folders).
+READS_FILES = _reads_files()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from contract_support import in_parallel
+from contract_support import READS_FILES, in_parallel
 from toy_app import SECRET_KEY, make_app
 
 from coursekit.contracts import CheckResult, format_report, run_checks
@@ -98,6 +98,8 @@ def variant_results(
             result
             for chapter, task in selection
             for result in run_checks(urls[name], chapter, task, secret_key=SECRET_KEY)
+            # The toy keeps users in memory: nothing stored to read.
+            if result.id not in READS_FILES
         ]
 
     return in_parallel({name: (lambda n=name: run(n)) for name in VARIANTS})
