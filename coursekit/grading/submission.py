@@ -463,8 +463,9 @@ async def grade_notebook(
 
     run = _Execution(nb, limits, resources or ResourceLimits(), pool)
     isolation: list[str] = []
-    # The cells as submitted: the learner's own tests are replayed from them.
-    sources = [c.source for c in nb.cells if c.cell_type == "code"]
+    # The cells as submitted, by index: the learner's tests are replayed
+    # from them.
+    sources = {i: c.source for i, c in enumerate(nb.cells) if c.cell_type == "code"}
     served_checks = [c for c in checks if not c.is_mutant]
     mutants = [c for c in checks if c.is_mutant]
     tests: asyncio.Future[list[CheckResult]] | None = None
@@ -477,17 +478,18 @@ async def grade_notebook(
     try:
         kernel = await run.take_kernel()
         isolation = kernel.mechanisms
-        # The learner's own tests need only the cells' text: their sandbox
-        # starts and replays them while the notebook runs.
-        tests = asyncio.ensure_future(
-            grade_learner_tests(sources, mutants, kernel.confinement.isolation)
-        )
         phase("start")
         try:
             await run.run()
         except _Stop as exc:
             return stopped(str(exc))
         phase("cells")
+        # The learner's own tests are replayed from the cells that ran to
+        # their end in the kernel: not one that hung, or killed its kernel.
+        finished = [sources[i] for i in run.ran]
+        tests = asyncio.ensure_future(
+            grade_learner_tests(finished, mutants, run.kernel.confinement.isolation)
+        )
         kernel = run.kernel
         assert kernel is not None
         socket = kernel.confinement.app_socket

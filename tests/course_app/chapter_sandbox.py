@@ -52,6 +52,7 @@ def build(root: str, upto: int, db_dir: str, imports: list[str]) -> dict[str, An
     from course_app.config import Settings
     from course_app.main import LAST_CHAPTER, ChapterUnavailableError, create_app
     from coursekit.contracts.runner import run_checks
+    from coursekit.contracts.stored import StoredFiles
     from coursekit.serve import serve
 
     report: dict[str, Any] = {"course_app": course_app.__file__}
@@ -68,7 +69,9 @@ def build(root: str, upto: int, db_dir: str, imports: list[str]) -> dict[str, An
 
     server = serve(app, name="chapter-sandbox", show=False)
     try:
-        results = run_checks(server.url, upto, secret_key=SECRET_KEY)
+        # The database is in db_dir: the checks that read it look there.
+        files = StoredFiles([Path(db_dir)])
+        results = run_checks(server.url, upto, secret_key=SECRET_KEY, files=files)
     finally:
         server.stop()
     report["checks"] = [

@@ -23,9 +23,29 @@ ITEMS_ROUTE = """\
 @app.get("/items/{item_id}")
 def read_item(item_id: int, q: str | None = None):
     return {"item_id": item_id, "q": q}
+
+
+def test_item_validation(client):
+    for text in ("abc", "5.5"):
+        error = client.get(f"/items/{text}").json()["detail"][0]
+        assert (error["loc"], error["type"]) == (["path", "item_id"], "int_parsing")
+        assert error["input"] == text
+    assert client.get("/items/-3").json()["item_id"] == -3
+
+
+def test_docs(client):
+    for page in ("/docs", "/redoc"):
+        assert client.get(page).headers["content-type"].startswith("text/html")
+    schema = client.get("/openapi.json").json()
+    assert {"/", "/items/{item_id}"} <= set(schema["paths"])
+    parameters = schema["paths"]["/items/{item_id}"]["get"]["parameters"]
+    by_name = {p["name"]: p for p in parameters}
+    assert by_name["item_id"]["schema"]["type"] == "integer"
+    assert not by_name["q"].get("required", False)
 """
 
-#: A correct chapter 01 app.
+#: A correct chapter 01 app, and its two tests (in the routes' cell, so that
+#: a cell added after them is cell 4).
 GOOD = [ROOT_ROUTE, ITEMS_ROUTE]
 CH01_TASKS = ["root", "read_item", "validation", "docs"]
 

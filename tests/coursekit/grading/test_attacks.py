@@ -276,19 +276,6 @@ def test_every_result_records_the_isolation(attacked: dict[str, Any]) -> None:
     assert attacked["stderr"].startswith("isolation: full (bubblewrap")
 
 
-def test_the_kernel_s_own_processes_are_gone(attacked: dict[str, Any]) -> None:
-    # Every kernel ran as a user of its own (the grader is root) or as the
-    # grader's user; none of those users has a process left.
-    if os.geteuid() != 0:
-        pytest.skip("kernels run as the grader's user")
-    leftovers = [
-        p.info["pid"]
-        for p in psutil.process_iter(["pid", "uids"])
-        if p.info["uids"] and p.info["uids"].real >= 2_000_000_000
-    ]
-    assert leftovers == []
-
-
 def test_the_sandbox_probe_fails_with_a_reason_for_a_broken_bwrap(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
