@@ -10,7 +10,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Goal", "Row", "Sample", "ratios"]
+__all__ = ["Goal", "Row", "Sample", "differences", "ratios"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,24 @@ def ratios(top: Sequence[float], bottom: Sequence[float], *, unit: str = "x") ->
     return Sample([t / b for t, b in zip(top, bottom, strict=True)], unit)
 
 
+def differences(
+    top: Sequence[float],
+    bottom: Sequence[float],
+    *,
+    unit: str = "ms",
+    scale: float = 1000.0,
+) -> Sample:
+    """Run-by-run differences ``(top[i] - bottom[i]) * scale`` of paired runs.
+
+    What one side costs on top of the other, in ``unit`` (by default seconds
+    measured, milliseconds reported). Like ``ratios``, pairing keeps a slow
+    moment of the machine, which hits both runs of a pair, out of it.
+    """
+    if len(top) != len(bottom):
+        raise ValueError(f"cannot pair {len(top)} runs with {len(bottom)} runs")
+    return Sample([(t - b) * scale for t, b in zip(top, bottom, strict=True)], unit)
+
+
 @dataclass(frozen=True)
 class Goal:
     """A target for a row's median: ``<= 25 ms`` or ``>= 0.6x``."""
@@ -106,15 +124,37 @@ class Goal:
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the results table."""
+    """One line of the results table.
+
+    A row without a ``sample`` is a measurement the section refused to make
+    (``Row.not_measured``): the table says so, and why, instead of a number.
+    """
 
     section: str
     what: str
-    sample: Sample
+    sample: Sample | None
     goal: Goal | None = None
     note: str = ""
 
+    @classmethod
+    def not_measured(
+        cls, section: str, what: str, reason: str, goal: Goal | None = None
+    ) -> Row:
+        """A row that says why it holds no figure (and that its goal is unmet)."""
+        if not reason.strip():
+            raise ValueError("a row without a figure must say why")
+        return cls(section, what, None, goal, f"not measured: {reason.strip()}")
+
     def cells(self) -> dict[str, str]:
+        if self.sample is None:
+            return {
+                "what": self.what,
+                "median": "not measured",
+                "spread (min .. max)": "-",
+                "runs": "0",
+                "goal": "" if self.goal is None else f"{self.goal} (not measured)",
+                "note": self.note,
+            }
         goal = ""
         if self.goal is not None:
             goal = f"{self.goal} ({self.goal.verdict(self.sample.median)})"

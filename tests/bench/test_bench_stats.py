@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.__main__ import table
-from bench.stats import Goal, Row, Sample, ratios
+from bench.stats import Goal, Row, Sample, differences, ratios
 
 
 def test_a_sample_reports_its_median_and_spread() -> None:
@@ -59,3 +59,41 @@ def test_the_table_shows_goal_and_verdict_per_row() -> None:
         "| <= 30 s (missed by 3.3%) |  |"
     )
     assert lines[3] == "| ratio | 0.60x | 0.50x .. 0.70x | 3 |  | paired |"
+
+
+def test_differences_pair_runs_and_report_milliseconds() -> None:
+    # Seconds measured, milliseconds reported; run 2 was slow for both sides.
+    sample = differences([0.030, 0.130, 0.031], [0.010, 0.110, 0.012])
+    assert sample.unit == "ms"
+    assert [round(v, 6) for v in sample.values] == [20.0, 20.0, 19.0]
+    assert sample.median == pytest.approx(20.0)
+    # What costs less on the "top" side is a negative cost, not hidden.
+    assert differences([1.0], [1.5], unit="s", scale=1).values == (-0.5,)
+    with pytest.raises(ValueError, match="cannot pair 1 runs with 2"):
+        differences([1.0], [1.0, 2.0])
+
+
+def test_a_row_not_measured_says_why_in_the_table_and_meets_no_goal() -> None:
+    row = Row.not_measured(
+        "s",
+        "cost per submission",
+        "no sandbox here: bwrap missing",
+        Goal("<=", 50, "ms"),
+    )
+    assert row.sample is None
+    assert row.cells() == {
+        "what": "cost per submission",
+        "median": "not measured",
+        "spread (min .. max)": "-",
+        "runs": "0",
+        "goal": "<= 50 ms (not measured)",
+        "note": "not measured: no sandbox here: bwrap missing",
+    }
+    lines = table([row, Row.not_measured("s", "wall", "no sandbox")]).splitlines()
+    assert lines[2] == (
+        "| cost per submission | not measured | - | 0 | <= 50 ms (not measured) "
+        "| not measured: no sandbox here: bwrap missing |"
+    )
+    assert lines[3] == "| wall | not measured | - | 0 |  | not measured: no sandbox |"
+    with pytest.raises(ValueError, match="must say why"):
+        Row.not_measured("s", "wall", "  ")
