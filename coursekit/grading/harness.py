@@ -27,6 +27,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 __all__ = ["main"]
@@ -67,17 +68,47 @@ def replay(cells: list[str], namespace: dict[str, Any]) -> None:
                 exec(compile(module, "<notebook>", "exec"), namespace)
 
 
+def _subreaper() -> None:
+    # Processes a run leaves behind, however detached (a double fork, a new
+    # session), become this process's children rather than init's: the
+    # sweep finds them.
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
 def _others() -> list[int]:
+    """This process's descendants (with the subreaper set: all it started)."""
     me = os.getpid()
-    return [
-        int(name)
-        for name in os.listdir("/proc")
-        if name.isdigit() and int(name) not in (1, me)
-    ]
+    parents: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat_line = Path("/proc", name, "stat").read_text()
+        except OSError:
+            continue
+        # The command may hold spaces and parentheses: the fields after it.
+        fields = stat_line.rsplit(")", 1)[1].split()
+        parents[int(name)] = int(fields[1])
+    found: list[int] = []
+    frontier = [me]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
 
 
 def sweep() -> None:
-    """Kill every process but this one (and the sandbox's init)."""
+    """Kill every process this one started, and theirs.
+
+    Only descendants: without the sandbox there is no PID namespace, and
+    the machine's other processes are none of the harness's business.
+    """
     for _ in range(5):
         pids = _others()
         if not pids:
@@ -161,6 +192,7 @@ def _not_dumpable() -> None:
 
 def main() -> int:
     _not_dumpable()
+    _subreaper()
     # The protocol's channel, kept apart from what replayed code prints.
     protocol_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
     protocol_out = os.fdopen(os.dup(1), "w", encoding="utf-8")

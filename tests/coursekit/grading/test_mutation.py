@@ -10,6 +10,7 @@ harness itself) and must earn nothing.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -214,3 +215,17 @@ def test_a_test_not_written_costs_no_sandbox(
     results = grade(isolation, "raise NotImplementedError('Task docs')")
     assert points(results) == 0
     assert results[0].message == "no function `test_docs` in the notebook"
+
+
+def test_without_the_sandbox_the_sweep_kills_only_what_the_tests_started() -> None:
+    # No PID namespace here: the harness must not take the machine's other
+    # processes for its own (this one stands for them).
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        results = grade(Isolation(mode="off", base=0), KEEPER)
+        assert bystander.poll() is None, "the sweep killed a process not its own"
+        # The keeper itself was swept after the first run all the same.
+        assert points(results) == 0
+    finally:
+        bystander.kill()
+        bystander.wait()
