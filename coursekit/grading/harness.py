@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import importlib
 import json
 import os
 import signal
@@ -199,11 +200,11 @@ def main() -> int:
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    # What every run needs, imported once, before the forks.
-    with contextlib.suppress(ImportError):
-        import httpx  # noqa: F401
-
-        import coursekit.contracts.learner_tests  # noqa: F401
+    # What every run needs, and what the cells will import anyway, imported
+    # while the notebook still runs (the cells come when it has finished).
+    for name in ("httpx", "fastapi", "pydantic", "coursekit.contracts.learner_tests"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
     cells = json.loads(protocol_in.readline()).get("cells", [])
     namespace: dict[str, Any] = {"__name__": "__main__"}
     replay([str(cell) for cell in cells], namespace)

@@ -23,7 +23,7 @@ import random
 import secrets
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -64,13 +64,18 @@ async def _line(stream: asyncio.StreamReader, timeout: float) -> dict[str, Any]:
 
 
 async def grade_learner_tests(
-    cells: Sequence[str],
+    cells: Sequence[str] | Awaitable[Sequence[str]],
     checks: Sequence[Check],
     isolation: Isolation,
+    *,
+    written: Sequence[str] = (),
 ) -> list[CheckResult]:
     """The results of ``checks``' mutants for the test functions of ``cells``.
 
-    ``cells`` are the notebook's code cells as submitted.
+    ``cells`` are the code cells to replay, or an awaitable of them: the
+    sandbox then starts (and imports what every run needs) while the
+    notebook still runs, and waits for them. ``written`` are all the cells
+    as submitted: a test function none of them defines costs no sandbox.
 
     Never raises: a harness that fails, hangs or lies about its protocol
     fails the tests it did not run.
@@ -79,7 +84,9 @@ async def grade_learner_tests(
     if not groups:
         return []
     chapter = next(iter(groups.values()))[0].chapter
-    defined = _defined_functions(cells)
+    defined = _defined_functions(
+        written or (cells if isinstance(cells, Sequence) else ())
+    )
     missing = Outcome("missing")
     found: list[CheckResult] = []
     for function in [f for f in groups if f not in defined]:
@@ -131,6 +138,8 @@ async def grade_learner_tests(
         )
         confinement.launched()
         assert process.stdin is not None and process.stdout is not None
+        if not isinstance(cells, Sequence):
+            cells = await cells
         process.stdin.write((json.dumps({"cells": list(cells)}) + "\n").encode())
         await process.stdin.drain()
         ready = await _line(process.stdout, READY_TIMEOUT)

@@ -478,18 +478,25 @@ async def grade_notebook(
     try:
         kernel = await run.take_kernel()
         isolation = kernel.mechanisms
+        # The learner's own tests: their sandbox starts now and waits for
+        # the cells that ran to their end (not one that hung or killed its
+        # kernel), which it replays.
+        finished: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        tests = asyncio.ensure_future(
+            grade_learner_tests(
+                finished,
+                mutants,
+                kernel.confinement.isolation,
+                written=list(sources.values()),
+            )
+        )
         phase("start")
         try:
             await run.run()
         except _Stop as exc:
             return stopped(str(exc))
         phase("cells")
-        # The learner's own tests are replayed from the cells that ran to
-        # their end in the kernel: not one that hung, or killed its kernel.
-        finished = [sources[i] for i in run.ran]
-        tests = asyncio.ensure_future(
-            grade_learner_tests(finished, mutants, run.kernel.confinement.isolation)
-        )
+        finished.set_result([sources[i] for i in run.ran])
         kernel = run.kernel
         assert kernel is not None
         socket = kernel.confinement.app_socket
