@@ -98,6 +98,10 @@ class JupyterServer:
         client = BlockingKernelClient()
         try:
             client.load_connection_file(self.runtime_dir / f"kernel-{kernel_id}.json")
+            # Alive means a heartbeat within a second, by default; a kernel
+            # importing its modules on a loaded machine can miss that, and
+            # would be taken for dead.
+            client.hb_channel.time_to_dead = 10.0
             client.start_channels()
             client.wait_for_ready(timeout=60)
             yield Kernel(client)

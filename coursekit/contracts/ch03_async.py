@@ -1,8 +1,10 @@
 """Chapter 03, async: concurrent waits, the thread pool, a free event loop.
 
 The timed checks compare against the time the same requests would take one
-after another and pass well below it (half), so a busy machine does not make
-them flaky while a server that serialises requests always fails. Reports
+after another and pass below 70% of it: a server that serialises requests
+takes all of that time and more (more still on a busy machine), while one
+that overlaps them needs a single wait plus overhead, and the waits are long
+enough (0.2 s) that a loaded machine's overhead fits in the rest. Reports
 state the limits, never the measured times (those go to ``measured``).
 """
 
@@ -26,6 +28,8 @@ from coursekit.contracts.registry import check
 
 #: A wait is never shorter than asked; allow only clock granularity.
 WAIT_SLACK = 0.9
+#: The share of the one-after-another time under which requests overlapped.
+OVERLAP = 0.7
 
 
 def _concurrently(
@@ -71,7 +75,7 @@ def _expect_overlap(
         expected = {"mode": mode, "delay": delay}
         expect_equal(body, expected, what="body", response=response)
     serial = count * delay
-    limit = serial / 2
+    limit = serial * OVERLAP
     measured = {"elapsed": elapsed, "limit": limit, "serial": serial}
     if elapsed < WAIT_SLACK * delay:
         fail(
@@ -109,7 +113,7 @@ def async_endpoint(client: httpx.Client) -> None:
     "`time.sleep` freezes the event loop and every other request with it.",
 )
 def async_requests_overlap(client: httpx.Client) -> None:
-    _expect_overlap(client, "/io/async", mode="async", count=10, delay=0.15)
+    _expect_overlap(client, "/io/async", mode="async", count=10, delay=0.2)
 
 
 @check(
@@ -129,7 +133,7 @@ def sync_endpoint(client: httpx.Client) -> None:
     "FastAPI then runs it in its thread pool, many at a time.",
 )
 def sync_requests_overlap(client: httpx.Client) -> None:
-    _expect_overlap(client, "/io/sync", mode="sync", count=10, delay=0.15)
+    _expect_overlap(client, "/io/sync", mode="sync", count=10, delay=0.2)
 
 
 @check(
@@ -139,7 +143,8 @@ def sync_requests_overlap(client: httpx.Client) -> None:
     "plain `def` endpoint, never in an `async def` one.",
 )
 def loop_free_while_sync_waits(client: httpx.Client) -> None:
-    delay, head_start, limit = 0.6, 0.15, 0.4
+    # Blocked, GET / would wait for at least the rest of one wait (0.85 s).
+    delay, head_start, limit = 1.0, 0.15, 0.6
 
     def wait_sync() -> tuple[float, httpx.Response]:
         start = time.perf_counter()
@@ -194,9 +199,9 @@ def fanout_results(client: httpx.Client) -> None:
     "in a loop adds the delays up.",
 )
 def fanout_waits_overlap(client: httpx.Client) -> None:
-    n, delay = 10, 0.1
+    n, delay = 10, 0.2
     serial = n * delay
-    limit = serial / 2
+    limit = serial * OVERLAP
     start = time.perf_counter()
     response = client.get("/io/fanout", params={"n": n, "delay": delay})
     elapsed = time.perf_counter() - start

@@ -16,6 +16,10 @@ from fastapi import FastAPI
 
 from coursekit.serve import LiveServer, ServeError, running_servers, serve
 
+#: Set when a /slow request is being handled (a busy machine may take its
+#: time to deliver it).
+IN_FLIGHT = threading.Event()
+
 
 def make_app(tag: str = "first") -> FastAPI:
     app = FastAPI()
@@ -30,6 +34,7 @@ def make_app(tag: str = "first") -> FastAPI:
 
     @app.get("/slow")
     async def slow(delay: float = 0.3) -> dict[str, float]:
+        IN_FLIGHT.set()
         await asyncio.sleep(delay)
         return {"slept": delay}
 
@@ -184,11 +189,12 @@ def test_stop_lets_an_in_flight_request_finish() -> None:
     def call() -> None:
         result["body"] = httpx.get(live.url + "/slow?delay=0.4").json()
 
+    IN_FLIGHT.clear()
     caller = threading.Thread(target=call)
     caller.start()
-    time.sleep(0.15)  # the request is now being handled
+    assert IN_FLIGHT.wait(30), "the request never reached the server"
     live.stop()
-    caller.join(5)
+    caller.join(30)
     assert result["body"] == {"slept": 0.4}
 
 
@@ -198,8 +204,9 @@ def test_stop_is_bounded_when_a_request_outlives_the_grace_period() -> None:
         target=lambda: httpx.get(live.url + "/slow?delay=30", timeout=60),
         daemon=True,
     )
+    IN_FLIGHT.clear()
     caller.start()
-    time.sleep(0.15)
+    assert IN_FLIGHT.wait(30), "the request never reached the server"
     # Compared with the request's own 30 s, not with a wall-clock budget.
     started = time.monotonic()
     live.stop()

@@ -23,6 +23,7 @@ import site
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ WORKED = "\nraise RuntimeError('ATTACK WORKED')\n"
 #: file's permissions already refuse; otherwise the mount does.
 READ_ONLY = ("Read-only file system", "Permission denied")
 #: A token in the command line of every process an attack leaves behind.
-TOKEN = "coursekit-attack-leftover"
+TOKEN = f"coursekit-attack-leftover-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture(scope="module")

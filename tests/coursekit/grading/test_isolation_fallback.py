@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import uuid
 from pathlib import Path
 
 import psutil
@@ -18,9 +19,11 @@ pytestmark = pytest.mark.slow
 
 MAX = sum(check.points for check in checks_for("01"))
 
-LEAVE_A_PROCESS = """\
+#: Unique to this run: another run on the machine leaves its own.
+TOKEN = f"coursekit-fallback-leftover-{uuid.uuid4().hex}"
+LEAVE_A_PROCESS = f"""\
 import subprocess
-subprocess.Popen(["sh", "-c", "(sh -c 'sleep 30' coursekit-fallback-leftover &)"],
+subprocess.Popen(["sh", "-c", "(sh -c 'sleep 30' {TOKEN} &)"],
                  start_new_session=True)
 """
 
@@ -65,7 +68,7 @@ def test_without_the_sandbox_every_row_and_the_terminal_say_it_is_weaker(
     left = [
         p.pid
         for p in psutil.process_iter(["cmdline"])
-        if "coursekit-fallback-leftover" in " ".join(p.info["cmdline"] or [])
+        if TOKEN in " ".join(p.info["cmdline"] or [])
     ]
     assert left == []
 
