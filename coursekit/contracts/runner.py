@@ -131,6 +131,12 @@ def _client(
         verify=not base_url.startswith("http://"),
         follow_redirects=True,
         timeout=timeout,
+        # A connection per request. uvicorn closes a connection after an
+        # exception in the app (a learner's 500), a moment after the
+        # response; a busy machine let the next check pick that connection
+        # from the pool first and fail with "Server disconnected", a check
+        # that had nothing to do with the 500.
+        headers={"Connection": "close"},
         # Enough for the concurrent checks (10 requests at once, plus one).
         limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
         event_hooks={

@@ -138,7 +138,7 @@ def _child(function: Any, socket: str, result_fd: int) -> None:
         from coursekit.uds import unix_transport
 
         with httpx.Client(
-            transport=unix_transport(socket), base_url="http://testserver", timeout=10
+            transport=unix_transport(socket), base_url="http://testserver", timeout=20
         ) as client:
             ran = call(function, client)
         outcome = {"outcome": ran.outcome, "error": ran.error}

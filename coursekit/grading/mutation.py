@@ -38,8 +38,10 @@ __all__ = ["grade_learner_tests"]
 
 #: Seconds the harness may take to replay the notebook's definitions.
 READY_TIMEOUT = 60.0
-#: Seconds one run of a learner's test may take.
-RUN_TIMEOUT = 15.0
+#: Seconds one run of a learner's test may take: a limit that catches a
+#: test that hangs, wide enough for a machine grading several at once (the
+#: course's tests take well under a second).
+RUN_TIMEOUT = 30.0
 
 
 def _serve(app: Any, socket: Path) -> Any:

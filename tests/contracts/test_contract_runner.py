@@ -1,5 +1,6 @@
 """The runner: every outcome of a check becomes a result, and reports are stable."""
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -145,3 +146,39 @@ def test_probe(url: str) -> None:
     probe(url)
     with pytest.raises(ServerUnreachable, match="cannot connect"):
         probe("http://127.0.0.1:9")
+
+
+def test_a_500_does_not_break_the_next_request(
+    live: Callable[[Any], LiveServer],
+) -> None:
+    # uvicorn closes the connection after an exception in the app, once it
+    # has logged it. A slow log (a busy machine) leaves that connection in
+    # the client's pool long enough for the next request to pick it.
+    app = FastAPI()
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("a learner's bug")
+
+    @app.get("/fine")
+    def fine() -> dict[str, bool]:
+        return {"ok": True}
+
+    class SlowLog(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            time.sleep(0.3)
+
+    url = live(app).url
+    handler = SlowLog(level=logging.ERROR)
+    logger = logging.getLogger("uvicorn.error")
+    logger.addHandler(handler)
+    try:
+
+        def after_a_500(client: httpx.Client) -> None:
+            expect_status(client.get("/boom"), 500)
+            expect_status(client.get("/fine"), 200)
+
+        result = run_check(make_check(after_a_500), url)
+    finally:
+        logger.removeHandler(handler)
+    assert (result.status, result.message) == ("passed", "")
