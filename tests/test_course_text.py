@@ -7,13 +7,16 @@ contain. Each test here reads the text the learner reads.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
 import sys
 import tomllib
+import typing
 from pathlib import Path
 
+import httpx
 import nbformat
 import pytest
 
@@ -84,3 +87,47 @@ def test_a_released_exercise_names_only_what_its_cells_hold(name: str) -> None:
     # points at them points at nothing.
     text = prose(f"exercises/{name}")
     assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+
+
+def learner_test_hints(path: Path) -> dict[str, object]:
+    """Each ``test_*`` function's ``client`` hint, as the notebook defines it.
+
+    Runs the set-up cell, then only the definitions of the test functions:
+    their hints are evaluated where the notebook evaluates them.
+    """
+    nb = nbformat.read(path, as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    namespace: dict[str, object] = {}
+    exec(compile(code[0], f"{path.name}: set-up", "exec"), namespace)
+    for source in code[1:]:
+        tree = ast.parse(source)
+        tests = [
+            node
+            for node in tree.body
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+        ]
+        module = ast.Module(body=tests, type_ignores=[])
+        exec(compile(module, f"{path.name}: tests", "exec"), namespace)
+    return {
+        name: typing.get_type_hints(function)["client"]
+        for name, function in namespace.items()
+        if name.startswith("test_") and callable(function)
+    }
+
+
+@pytest.mark.parametrize("name", ["01_hello_world.ipynb", "02_crud.ipynb"])
+def test_a_learner_test_s_client_hint_admits_every_client_it_is_given(
+    name: str,
+) -> None:
+    # The notebook's cells give a learner's test a TestClient (an httpx2
+    # client, not an httpx one); check() and the grader give it an
+    # httpx.Client. A hint that names only one of them is wrong.
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    hints = learner_test_hints(ROOT / "solutions" / name)
+    assert hints, f"{name} defines no learner test"
+    with httpx.Client() as real, TestClient(FastAPI()) as in_process:
+        for test, hint in hints.items():
+            for client in (real, in_process):
+                assert isinstance(client, hint), f"{test}: {type(client)} vs {hint}"
