@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import statistics
 import time
 from typing import Any
 
@@ -205,14 +204,16 @@ def unknown_user_as_slow_as_wrong_password(client: httpx.Client) -> None:
         ("wrong", {"username": user["email"], "password": "not-the-password"}, (401,)),
         ("unknown", {"username": unknown, "password": "not-the-password"}, (401,)),
     )
-    for _ in range(3):
+    for _ in range(5):
         # Interleaved, so a slow moment of the machine hits every kind.
         for kind, form, statuses in attempts:
             start = time.perf_counter()
             response = client.post("/token", data=form)
             samples[kind].append(time.perf_counter() - start)
             expect_status(response, *statuses)
-    base, wrong, missing = (statistics.median(samples[k]) for k in samples)
+    # The fastest of each: a busy machine only ever adds time, so the minimum
+    # is the cost itself (a median of few samples still moved with the load).
+    base, wrong, missing = (min(samples[k]) for k in samples)
     measured = {"round_trip": base, "wrong_password": wrong, "unknown_email": missing}
     # Hashing cheaper than a few ms leaves nothing to measure reliably.
     if wrong - base > HASH_FLOOR and missing - base <= (wrong - base) / 4:
@@ -256,10 +257,11 @@ def missing_token_401(client: httpx.Client) -> None:
 
 
 @check(
-    task="reject_bad_tokens",
+    task="current_user",
     points=1,
     hint="Catch `jwt.InvalidTokenError` around `jwt.decode` and raise the 401 "
-    '"Could not validate credentials".',
+    '"Could not validate credentials" with `WWW-Authenticate: Bearer`: an '
+    "error that escapes the dependency is a 500.",
 )
 def malformed_token_401(client: httpx.Client) -> None:
     _expect_401(_me(client, "not-a-jwt"), BAD_TOKEN)

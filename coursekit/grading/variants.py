@@ -179,7 +179,7 @@ VARIANTS = [
         ),
         # The token lacks exp (login's claims check), so /users/me, which
         # requires exp, rejects every token it issues.
-        {"login": 4, "user_enumeration": 4, "current_user": 2, "reject_bad_tokens": 9},
+        {"login": 4, "user_enumeration": 4, "current_user": 3, "reject_bad_tokens": 8},
     ),
     Variant(
         "05",
@@ -193,7 +193,7 @@ VARIANTS = [
         # A right password gets a 500, a wrong one still its 401: login keeps
         # wrong_password_401, and the checks that need a token to test
         # /users/me fail as blocked by login; the others keep their points.
-        {"login": 2, "user_enumeration": 4, "current_user": 2, "reject_bad_tokens": 5},
+        {"login": 2, "user_enumeration": 4, "current_user": 3, "reject_bad_tokens": 4},
         blocked={
             "users_me": "login",
             "tampered_token_401": "login",

@@ -145,6 +145,10 @@ def test_ctrl_c_stops_the_batch_and_leaves_no_kernel_behind(tmp_path: Path) -> N
             [*command, "--jobs", "2"],
             stderr=stderr,
             cwd=Path(__file__).resolve().parents[3],
+            # Ctrl-C as a terminal sends it: a test run started in the
+            # background by a shell without job control ignores SIGINT, and
+            # a child that inherits that never gets its KeyboardInterrupt.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     try:
         grader = psutil.Process(process.pid)
