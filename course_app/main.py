@@ -234,3 +234,9 @@ def __getattr__(name: str) -> Any:
         globals()["app"] = application
         return application
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # `fastapi run course_app/main.py` finds the app by looking for `app` in
+    # dir() of the module; the lazy `app` above is listed so that it does.
+    return sorted({*globals(), "app"})
