@@ -38,6 +38,12 @@ def root():
 
 # The cells, in the order a learner types them; each key names a mistake.
 CELLS = {
+    # Before coursekit is imported: what uvicorn itself says, on its default
+    # loop (uvloop, installed here) and on plain asyncio.
+    # (No `app` yet: the next mistake is a check() before there is one.)
+    "uvicorn_run_bare": "import uvicorn\nfrom fastapi import FastAPI\n"
+    "uvicorn.run(FastAPI())",
+    "uvicorn_run_asyncio": 'uvicorn.run(FastAPI(), loop="asyncio")',
     "imports": "from coursekit import check, serve, show",
     "check_before_app": 'check("01")',
     "uvicorn_run": FIRST_APP
@@ -86,6 +92,19 @@ def test_uvicorn_run_in_a_cell_says_to_use_serve(cells) -> None:
         "background and shows links to /docs. (In a script or a terminal, run "
         "`uvicorn module:app` or `fastapi dev module.py`.)"
     ]
+
+
+def test_lesson_01_quotes_what_uvicorn_run_says_in_a_cell(cells) -> None:
+    lesson = nbformat.read(ROOT / "notebooks" / "01_hello_world.ipynb", 4)
+    prose = " ".join(
+        " ".join(c.source.split()) for c in lesson.cells if c.cell_type == "markdown"
+    )
+    for name in ("uvicorn_run_bare", "uvicorn_run_asyncio"):
+        [error] = [o for o in cells[name].outputs if o.output_type == "error"]
+        assert error.ename == "RuntimeError"
+        assert f"`{error.ename}: {error.evalue}`" in prose or (
+            f"`{error.evalue}`" in prose
+        ), error.evalue
 
 
 def test_any_other_runtime_error_shows_as_ipython_always_shows_it(cells) -> None:
