@@ -30,6 +30,7 @@ def grade(folder: Path, chapter: str) -> dict[str, dict[str, str]]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a batch per chapter: catches a hang
 @pytest.mark.parametrize("chapter", NAMES)
 def test_solutions_full_exercises_zero_variants_exactly_their_points(
     chapter: str, tmp_path: Path

@@ -233,6 +233,10 @@ def run_check(
             outcome.append(exc)
         else:
             outcome.append(None)
+        finally:
+            # Here, not after the join: a check abandoned for its time still
+            # ends some day, and its sockets must not wait for the collector.
+            client.close()
 
     start = time.perf_counter()
     thread = threading.Thread(target=target, name=f"check-{check.id}", daemon=True)
@@ -248,7 +252,6 @@ def run_check(
         result.got = "still waiting for the server"
         result.request = request
         return result
-    client.close()
     exc = outcome[0]
     last_request, last_got = recorder.describe()
     if isinstance(exc, SetupFailed):

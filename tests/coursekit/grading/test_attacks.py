@@ -38,7 +38,9 @@ from coursekit.grading import sandbox
 from coursekit.grading.cli import main
 from tests import system_packages
 
-pytestmark = pytest.mark.slow
+# A module fixture grades a whole batch in sandboxed kernels, several
+# minutes on a machine that runs two test suites: the limit catches a hang.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 MAX = sum(check.points for check in checks_for("01"))
 #: Each attack cell ends like this when its attack did what it tried.

@@ -26,7 +26,9 @@ from grading_support import write_notebook as nb
 from coursekit.contracts.registry import checks_for
 from coursekit.grading.cli import main
 
-pytestmark = pytest.mark.slow
+# A module fixture grades a whole batch in sandboxed kernels, several
+# minutes on a machine that runs two test suites: the limit catches a hang.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 FOREVER = """\
 import time
