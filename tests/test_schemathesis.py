@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from course_app.config import Settings
 from course_app.main import create_app
@@ -17,6 +18,8 @@ from coursekit.serve import serve
 ST = Path(sys.executable).with_name("st")
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # about a minute alone; the limit catches a hang
 def test_no_server_errors_under_fuzzing(tmp_path: Path) -> None:
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'fuzz.db'}", secret_key="f" * 32
@@ -35,10 +38,11 @@ def test_no_server_errors_under_fuzzing(tmp_path: Path) -> None:
                 "run",
                 f"{live.url}/openapi.json",
                 "--checks=not_a_server_error",
-                # More workers crash schemathesis itself (a thread race in
-                # its code generation); 25 examples keep this under a minute.
+                # One worker: with more, schemathesis itself crashes now and
+                # then (a thread race in its code generation, seen with two
+                # on a busy machine).
                 "--max-examples=25",
-                "--workers=2",
+                "--workers=1",
                 "--seed=20261124",
                 "--request-timeout=10",
                 "--no-color",
