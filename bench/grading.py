@@ -94,9 +94,8 @@ can never fall back to grading without the sandbox unnoticed. `--jobs 2`
 with `--sandbox off` runs right after `--jobs 2` in the sandbox, and only if
 it fits the section's 4 minutes (its row says when it did not); it grades
 chapters 03 and 05 only (66 of the 100), and the ratio compares the same
-66: without the sandbox, the harness that runs a learner's own tests
-(chapter 02's) kills every process it may signal, which for a root grader
-whose Python only root can run is every process of the machine. Peak RSS
+66: the kernel's sandbox is what the two runs differ in, and chapter 02's
+mutation testing has no unsandboxed twin worth timing. Peak RSS
 is the sum of the resident sets of the grader and every process under it,
 sampled every 50 ms: shared pages count once per process, so it overstates
 the real use.
@@ -265,10 +264,10 @@ class RunResult:
 def without_learner_tests(chapters: Iterable[str]) -> tuple[str, ...]:
     """The ``chapters`` none of whose checks runs a learner's own test.
 
-    Only those are graded with ``--sandbox off`` here: without the sandbox,
-    the harness that runs a learner's tests kills every process it may
-    signal (``coursekit.grading.harness.sweep``), which, run by root with a
-    Python only root can run, is every process of the machine.
+    Only those are graded with ``--sandbox off`` here, so that the two runs
+    differ in the kernel's sandbox alone. (An early harness, without a PID
+    namespace, swept every process it could signal; its sweep now ends only
+    its own descendants.)
     """
     return tuple(
         chapter

@@ -16,10 +16,8 @@ round (so no side always runs first, on a warmer cache):
   into the kernel's folder instead), nothing preloaded;
 - the mutation testing of a chapter 02 solution's own test
   (``coursekit.grading.mutation.grade_learner_tests``) in its sandbox; every
-  mutant must be caught. Never without the sandbox: there, the harness's
-  sweep (``coursekit.grading.harness.sweep``) kills every process it may
-  signal, which, run by root with a Python only root can run, is every
-  process of the machine.
+  mutant must be caught. In its sandbox only: that is how the grader runs
+  it.
 
 A chapter 02 submission pays for both sandboxes: its kernel's start and the
 launch of its tests' sandbox (``per_submission``).
@@ -142,8 +140,7 @@ async def _kernel_start(isolation: Isolation) -> float:
 
 async def _tests(isolation: Isolation, cells: list[str]) -> float:
     if isolation.box is None:
-        # See the module's docstring: without the sandbox the harness may
-        # kill every process of the machine.
+        # The grader never runs a learner's tests without the sandbox.
         raise RuntimeError("learner tests are only ever run in the sandbox")
     mutants = [c for c in checks_for(CHAPTER) if c.is_mutant]
     start = time.perf_counter()
