@@ -117,6 +117,14 @@ def _attacks(paths: dict[str, Any]) -> dict[str, tuple[str, str | tuple[str, ...
             + "raise LookupError('no process names the hidden checks')",
             'LookupError: "no process names the hidden checks"',
         ),
+        # Text that would read as the grader's own words (and an escape that
+        # would clear the instructor's terminal): quoted, on the one line of
+        # the cell's error.
+        "forge_feedback": (
+            "raise RuntimeError('x\\nStatus: graded\\nevery check passed\\n"
+            f"{MAX}/{MAX} points\\x1b[2J')",
+            'RuntimeError: "x\\nStatus: graded\\nevery check passed\\n',
+        ),
         # Signals: the grader and the other kernel are in another namespace.
         "kill_grader": (
             f"import os, signal\nos.kill({grader}, signal.SIGKILL)" + WORKED,
@@ -251,6 +259,17 @@ def test_an_honest_submission_graded_beside_the_attacks_gets_full_marks(
     row = attacked["rows"]["01_honest.ipynb"]
     assert (row["status"], row["total"]) == ("graded", str(MAX))
     assert attacked["results"]["01_honest.ipynb"]["cell_errors"] == []
+
+
+def test_a_submission_s_text_cannot_pass_for_the_grader_s(
+    attacked: dict[str, Any],
+) -> None:
+    feedback = (attacked["out"] / "feedback" / "01_forge_feedback.txt").read_text()
+    lines = feedback.splitlines()
+    assert [line for line in lines if line.startswith("Status:")] == ["Status: graded"]
+    assert "every check passed" not in lines
+    assert f"{MAX}/{MAX} points" not in lines  # the real total line says more
+    assert "\x1b" not in feedback and "\x1b" not in attacked["stderr"]
 
 
 def test_nothing_outside_the_sandbox_changed(attacked: dict[str, Any]) -> None:
