@@ -102,7 +102,14 @@ def variant_results(
             if result.id not in READS_FILES
         ]
 
-    return in_parallel({name: (lambda n=name: run(n)) for name in VARIANTS})
+    # Chapter 03's checks time concurrency: run beside every other variant
+    # in this one process, on a machine already busy, ten 0.2 s waits took
+    # longer than the check allows. They run alone, after the others.
+    timed = [name for name, (_, sel, _) in VARIANTS.items() if ("03" in dict(sel))]
+    results = in_parallel(
+        {name: (lambda n=name: run(n)) for name in VARIANTS if name not in timed}
+    )
+    return results | {name: run(name) for name in timed}
 
 
 @pytest.mark.parametrize("mistake", list(VARIANTS))
