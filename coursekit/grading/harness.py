@@ -104,22 +104,16 @@ def _others() -> list[int]:
     return found
 
 
-#: Seconds the sweep between runs may take at the most.
-SWEEP_DEADLINE = 10.0
-
-
 def sweep() -> None:
     """Kill every process this one started, and theirs.
 
     Only descendants: without the sandbox there is no PID namespace, and
     the machine's other processes are none of the harness's business.
     """
-    # Until every one is gone, not a fixed number of rounds: a process that
-    # got its SIGKILL still holds its sockets until it is scheduled to die,
-    # which on a busy machine took longer than 50 ms (the next run then met
-    # the last one's server). The deadline only catches a hang.
-    deadline = time.monotonic() + SWEEP_DEADLINE
-    while (pids := _others()) and time.monotonic() < deadline:
+    for _ in range(5):
+        pids = _others()
+        if not pids:
+            return
         for pid in pids:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
