@@ -33,3 +33,18 @@ def pytest_configure(config: pytest.Config) -> None:
     given = getattr(option, "nbval_sanitize_with", None)
     if given and not Path(given).is_absolute():
         option.nbval_sanitize_with = str(config.rootpath / given)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # nbval starts a notebook's kernel when its first cell is set up, and the
+    # kernel inherits the environment: each notebook gets an empty workspace
+    # for the learner's package (`coursekit.catch_up` writes `my_app/` there),
+    # so its outputs do not depend on which notebooks ran before it, and
+    # nothing is written next to the notebooks.
+    notebook = item.parent
+    if notebook is None or type(notebook).__name__ != "IPyNbFile":
+        return
+    if getattr(notebook, "kernel", None) is None:
+        folder = tempfile.mkdtemp(prefix="workspace-", dir=os.environ[_RUN_TMP])
+        os.environ["COURSEKIT_WORKSPACE"] = folder

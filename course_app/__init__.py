@@ -3,6 +3,6 @@
 `create_app(upto=N)` returns the system as it stands at the end of chapter N.
 """
 
-from course_app.main import create_app
+from .main import create_app
 
 __all__ = ["create_app"]

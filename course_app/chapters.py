@@ -20,8 +20,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
-#: The import name of the package the paths are relative to.
-PACKAGE: Final = "course_app"
+#: The import name of the package the paths are relative to: `course_app`,
+#: or the learner's own package name in a copy `coursekit.catch_up` made.
+PACKAGE: Final = __name__.rpartition(".")[0]
 
 #: For each chapter, the files it adds, relative to the package's folder
 #: (`/`-separated, as `Path` joins them on any system).

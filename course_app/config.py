@@ -29,7 +29,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore")
 
-    database_url: str = "sqlite:///./course_app.db"
+    # A file named for the package: course_app.db, or my_app.db in a
+    # learner's copy (coursekit.catch_up), in the folder the app runs from.
+    database_url: str = f"sqlite:///./{__package__}.db"
     secret_key: SecretStr | None = None
     access_token_expire_minutes: int = Field(default=30, ge=1)
     cache_ttl_seconds: float = Field(default=5.0, ge=0, allow_inf_nan=False)

@@ -6,9 +6,9 @@ import jwt
 from fastapi import Depends, HTTPException, status
 from fastapi.security import OAuth2PasswordBearer
 
-from course_app import tokens
-from course_app.deps import SettingsDep, UserRepoDep
-from course_app.repositories import UserRecord
+from . import tokens
+from .deps import SettingsDep, UserRepoDep
+from .repositories import UserRecord
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token")
 

@@ -8,7 +8,7 @@ from sqlalchemy import URL, Engine, create_engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import QueuePool, StaticPool
 
-from course_app.config import Settings
+from .config import Settings
 
 
 class Base(DeclarativeBase):
@@ -83,6 +83,6 @@ def released(session: Session) -> Iterator[Session]:
 
 def create_tables(engine: Engine) -> None:
     """Create the tables that do not exist yet."""
-    from course_app import models  # noqa: F401  (registers the tables)
+    from . import models  # noqa: F401  (registers the tables)
 
     Base.metadata.create_all(engine)

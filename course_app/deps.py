@@ -14,9 +14,9 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from course_app.config import Settings
-from course_app.repositories import UserRepository
-from course_app.sql_repository import MAX_ID, SqlUserRepository
+from .config import Settings
+from .repositories import UserRepository
+from .sql_repository import MAX_ID, SqlUserRepository
 
 
 def get_app_settings(request: Request) -> Settings:

@@ -15,10 +15,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from course_app import chapters
-from course_app.config import Settings, ensure_secret_key, get_settings
-from course_app.errors import validation_exception_handler
-from course_app.routers import root
+from . import chapters
+from .config import Settings, ensure_secret_key, get_settings
+from .errors import validation_exception_handler
+from .routers import root
 
 __all__ = ["ChapterUnavailableError", "create_app"]
 
@@ -70,11 +70,20 @@ class ChapterUnavailableError(ImportError):
             if self.available
             else "here no chapter of the reference is available"
         )
+        if chapters.PACKAGE == "course_app":
+            why = (
+                "While an exercise is graded, only the chapters of the reference "
+                "it builds on are available, so that nobody can import its answer"
+            )
+        else:  # a learner's copy, made by coursekit.catch_up
+            why = (
+                f"Your package {chapters.PACKAGE}/ holds the chapters you have "
+                f"written or caught up; catch_up({upto}) adds the reference's "
+                f"chapters up to {upto}"
+            )
         super().__init__(
             f"create_app(upto={upto}): chapter {chapter} of the reference system "
-            f"is not available here ({module} is missing). While an exercise is "
-            "graded, only the chapters of the reference it builds on are "
-            f"available, so that nobody can import its answer; {there}.",
+            f"is not available here ({module} is missing). {why}; {there}.",
             name=module,
         )
 
@@ -87,7 +96,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """
     engine = app.state.engine
     if engine is not None:
-        from course_app.db import create_tables
+        from .db import create_tables
 
         # Blocking I/O: keep it off the event loop, like any other.
         await run_in_threadpool(create_tables, engine)
@@ -135,9 +144,10 @@ def create_app(
 
 def _build(upto: int, settings: Settings) -> FastAPI:
     # A chapter's modules are imported in its own `if upto >= N` block, as
-    # `import course_app.x as x` or `from course_app.x import y`: a missing
-    # module then raises ModuleNotFoundError naming it (`from course_app
-    # import x` would raise a plain ImportError naming the package).
+    # `from .x import y`: a missing module then raises ModuleNotFoundError
+    # naming it (`from . import x` would raise a plain ImportError naming the
+    # package). The imports are relative so that `coursekit.catch_up` can
+    # copy the package under the learner's own package name.
     chapter_range = range(FIRST_CHAPTER, upto + 1)
     app = FastAPI(
         title="Course App",
@@ -158,52 +168,51 @@ def _build(upto: int, settings: Settings) -> FastAPI:
     # Chapter 2: users, kept in memory until chapter 4 moves them to the
     # database (the engine exists from then on, for every route that needs it)
     if upto >= 2:
-        import course_app.routers.users as users
+        from .routers.users import create_router
 
         if upto >= 4:
-            import course_app.deps as deps
-            from course_app.db import create_db_engine, create_session_factory
+            from .db import create_db_engine, create_session_factory
+            from .deps import get_pagination, get_sql_user_repo
 
             app.state.engine = create_db_engine(settings)
             app.state.session_factory = create_session_factory(app.state.engine)
-            user_router = users.create_router(
-                deps.get_sql_user_repo, get_page=deps.get_pagination
-            )
+            user_router = create_router(get_sql_user_repo, get_page=get_pagination)
         else:
-            from course_app.repositories import (
+            from .repositories import (
                 MemoryUserRepository,
                 get_memory_user_repo,
             )
 
             app.state.user_repo = MemoryUserRepository()
-            user_router = users.create_router(get_memory_user_repo)
+            user_router = create_router(get_memory_user_repo)
         if upto >= 5:
-            import course_app.routers.auth as auth
+            from .routers.auth import router as auth_router
 
             # Routes match in order: /users/me must come before
             # /users/{user_id}, which would take "me" for an id and answer 422.
-            app.include_router(auth.router)
+            app.include_router(auth_router)
         app.include_router(user_router)
 
     if upto >= 3:
-        import course_app.routers.io as io
+        from .routers.io import router as io_router
 
-        app.include_router(io.router)
+        app.include_router(io_router)
 
     if upto >= 4:
-        import course_app.routers.health as health
-        import course_app.routers.items as items
+        from .routers.health import router as health_router
+        from .routers.items import router as items_router
 
-        app.include_router(items.router)
-        app.include_router(health.router)
+        app.include_router(items_router)
+        app.include_router(health_router)
 
     if upto >= 6:
-        import course_app.routers.catalogue as catalogue
-        import course_app.routers.stats as stats
+        from .routers.catalogue import router as catalogue_router
+        from .routers.stats import create_stats_cache
+        from .routers.stats import router as stats_router
 
-        app.include_router(catalogue.router)
-        app.include_router(stats.router)
-        app.state.stats_cache = stats.create_stats_cache(settings.cache_ttl_seconds)
+        app.include_router(catalogue_router)
+        app.include_router(stats_router)
+        app.state.stats_cache = create_stats_cache(settings.cache_ttl_seconds)
         # Level 6 compresses almost as well as 9 for a fraction of the CPU;
         # below 1,000 bytes the saving is not worth the work.
         app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
@@ -228,9 +237,12 @@ def __getattr__(name: str) -> Any:
     # `app` is built on first use rather than at import, so that importing
     # create_app (tests, notebooks) neither reads the environment nor warns
     # about a missing SECRET_KEY. `uvicorn course_app.main:app` looks it up
-    # with getattr, which lands here.
+    # with getattr, which lands here. The reference is always the whole
+    # system; a learner's copy (`coursekit.catch_up`, under their package's
+    # name) serves the chapters its folder holds, their own included.
     if name == "app":
-        application = create_app()
+        whole = chapters.PACKAGE == "course_app"
+        application = create_app(LAST_CHAPTER if whole else chapters.available_upto())
         globals()["app"] = application
         return application
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

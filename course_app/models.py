@@ -5,7 +5,7 @@ from typing import Any, ClassVar
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from course_app.db import Base
+from .db import Base
 
 
 class User(Base):

@@ -4,9 +4,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from course_app.db import released
-from course_app.models import User
-from course_app.repositories import EmailTakenError, UserChanges, UserRecord
+from .db import released
+from .models import User
+from .repositories import EmailTakenError, UserChanges, UserRecord
 
 # Ids are signed 64-bit integers in SQL databases. SQLite raises
 # OverflowError for a larger parameter, PostgreSQL a DataError: an id out of

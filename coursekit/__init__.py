@@ -3,6 +3,8 @@
 - ``serve(app)``: a live uvicorn server inside the notebook's kernel.
 - ``show(response)``: status, chosen headers and indented JSON body.
 - ``check("02")``: the notebook's ``app`` against a chapter's contract.
+- ``catch_up(4)``: the learner's package ``my_app/`` as the reference after
+  chapter 4, with nothing of theirs lost.
 - ``coursekit.contracts``: each chapter's behaviour as graded HTTP checks.
 - the ``coursekit`` command: ``coursekit contract 02 --url ...``.
 """
@@ -15,6 +17,7 @@ import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from coursekit.catch_up import catch_up
     from coursekit.check import CheckError, CheckReport, check
     from coursekit.errors import CourseError
     from coursekit.serve import LiveServer, ServeError, serve
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 # ``coursekit.contracts`` (and so this package) on every run, and need none of
 # uvicorn, the live server or IPython's display.
 _EXPORTS = {
+    "catch_up": "coursekit.catch_up",
     "CheckError": "coursekit.check",
     "CheckReport": "coursekit.check",
     "check": "coursekit.check",
@@ -40,6 +44,7 @@ __all__ = [
     "CourseError",
     "LiveServer",
     "ServeError",
+    "catch_up",
     "check",
     "serve",
     "show",

@@ -3,7 +3,8 @@
 ``coursekit run notebooks/*.ipynb`` (or ``make notebooks``) is how the saved
 outputs of the lessons are made. It runs each notebook the way nbval will
 check it: the kernel of this environment, started in the notebook's folder,
-a time limit per cell. Before saving, the same sanitizer rules that nbval
+a time limit per cell, and an empty workspace for the learner's package
+(``coursekit.catch_up``). Before saving, the same sanitizer rules that nbval
 applies (``tests/nbval-sanitize.cfg``) are applied to the outputs, so the
 files hold no ports or other machine-specific values; a notebook that fails
 is left untouched.
@@ -12,11 +13,13 @@ is left untouched.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import nbformat
@@ -24,6 +27,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from traitlets.config import Config
 
+from coursekit.catch_up import WORKSPACE_ENV
 from coursekit.errors import CourseError
 
 __all__ = [
@@ -146,6 +150,26 @@ def ipc_kernel_config(folder: Path) -> Config:
     return config
 
 
+@contextlib.contextmanager
+def fresh_workspace() -> Iterator[Path]:
+    """An empty workspace for the learner's package while a notebook runs.
+
+    The kernel inherits it as `$COURSEKIT_WORKSPACE`, so `catch_up` writes
+    `my_app/` there and not next to the notebook: the saved outputs are the
+    same whichever notebooks ran before, and the repository stays clean.
+    """
+    previous = os.environ.get(WORKSPACE_ENV)
+    with tempfile.TemporaryDirectory(prefix="coursekit-workspace-") as folder:
+        os.environ[WORKSPACE_ENV] = folder
+        try:
+            yield Path(folder)
+        finally:
+            if previous is None:
+                os.environ.pop(WORKSPACE_ENV, None)
+            else:
+                os.environ[WORKSPACE_ENV] = previous
+
+
 def execute(path: Path, *, cell_timeout: float = CELL_TIMEOUT) -> nbformat.NotebookNode:
     """Run the notebook at ``path`` in a fresh kernel; returns it with outputs.
 
@@ -157,7 +181,10 @@ def execute(path: Path, *, cell_timeout: float = CELL_TIMEOUT) -> nbformat.Noteb
         nb = nbformat.read(path, as_version=4)
     except (OSError, ValueError) as exc:
         raise NotebookError(f"{path}: not a readable notebook ({exc})") from None
-    with tempfile.TemporaryDirectory(prefix="coursekit-kernel-") as sockets:
+    with (
+        tempfile.TemporaryDirectory(prefix="coursekit-kernel-") as sockets,
+        fresh_workspace(),
+    ):
         client = NotebookClient(
             nb,
             config=ipc_kernel_config(Path(sockets)),

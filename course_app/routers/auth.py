@@ -8,11 +8,11 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, validate_email
 from pydantic_core import PydanticCustomError
 
-from course_app import passwords, tokens
-from course_app.current_user import CurrentUserDep
-from course_app.deps import SettingsDep, UserRepoDep
-from course_app.repositories import UserRecord, UserRepository
-from course_app.schemas import Message, UserPublic
+from .. import passwords, tokens
+from ..current_user import CurrentUserDep
+from ..deps import SettingsDep, UserRepoDep
+from ..repositories import UserRecord, UserRepository
+from ..schemas import Message, UserPublic
 
 router = APIRouter(tags=["auth"])
 

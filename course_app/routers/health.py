@@ -5,9 +5,9 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from course_app.db import released
-from course_app.deps import SessionDep
-from course_app.schemas import Message
+from ..db import released
+from ..deps import SessionDep
+from ..schemas import Message
 
 router = APIRouter(tags=["health"])
 

@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from course_app.deps import PaginationDep
+from ..deps import PaginationDep
 
 router = APIRouter(prefix="/items", tags=["items"])
 

@@ -11,10 +11,10 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import String
 
-from course_app.cache import TTLCache
-from course_app.db import released
-from course_app.deps import SessionDep
-from course_app.models import User
+from ..cache import TTLCache
+from ..db import released
+from ..deps import SessionDep
+from ..models import User
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 

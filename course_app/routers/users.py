@@ -11,9 +11,9 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from course_app.passwords import hash_password
-from course_app.repositories import EmailTakenError, UserChanges, UserRepository
-from course_app.schemas import Message, UserCreate, UserPublic, UserUpdate
+from ..passwords import hash_password
+from ..repositories import EmailTakenError, UserChanges, UserRepository
+from ..schemas import Message, UserCreate, UserPublic, UserUpdate
 
 USER_NOT_FOUND = "User not found"
 EMAIL_TAKEN = "A user with this email already exists"

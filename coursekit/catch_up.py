@@ -1,0 +1,226 @@
+"""The learner's own package, and the one line that catches it up.
+
+The course builds one system, and the learner keeps it as a real package on
+disk, `my_app/`, in their workspace: the folder the notebooks run in, or
+`$COURSEKIT_WORKSPACE` when that is set (the test suite gives each notebook
+a fresh one). Lessons write its modules; `uvicorn my_app.main:app --reload`
+serves it outside the notebook and pytest tests it.
+
+`catch_up(N)` makes that package hold the reference system as it stands
+after chapter N: the files of `course_app.chapters.files_upto(N)`, copied
+under the learner's package name (the reference imports itself relatively,
+so a copy works under any name). A file that is missing is written, one
+that already matches is left alone, and a learner's file that differs is
+kept unless `replace=True`, which first moves it aside into
+`my_app_saved/<when>/`, so that nothing of theirs is ever lost.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import importlib
+import importlib.util
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Final
+
+from coursekit.errors import CourseError
+
+#: The learner's package: what `uvicorn my_app.main:app` imports.
+PACKAGE: Final = "my_app"
+
+#: Where the package lives, if not in the current folder.
+WORKSPACE_ENV: Final = "COURSEKIT_WORKSPACE"
+
+
+class CatchUpError(CourseError):
+    """The package could not be caught up; the message says why and what to do."""
+
+
+@dataclass
+class CatchUp:
+    """What `catch_up` did, file by file (paths relative to the package)."""
+
+    chapter: int
+    package_dir: Path
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    moved_aside: list[str] = field(default_factory=list)
+    saved_to: Path | None = None
+
+    def summary(self) -> str:
+        """The lines `catch_up` prints: what changed, and what to do next."""
+        name = self.package_dir.name
+        lines = []
+        if not self.written and not self.kept:
+            lines.append(
+                f"{name}/ already holds chapters 1 to {self.chapter}: nothing to do."
+            )
+        elif self.written:
+            lines.append(
+                f"{name}/: wrote {_count(self.written)} of the reference's chapters "
+                f"1 to {self.chapter}: {', '.join(self.written)}"
+            )
+        if self.unchanged and self.written:
+            lines.append(f"  already there and the same: {_count(self.unchanged)}")
+        if self.moved_aside:
+            lines.append(
+                f"  yours, moved aside into {self.saved_to}: "
+                + ", ".join(self.moved_aside)
+            )
+        if self.kept:
+            lines.append(
+                f"  yours, kept as you wrote them: {', '.join(self.kept)}\n"
+                f"  (catch_up({self.chapter}, replace=True) puts the reference's "
+                f"in their place and moves yours aside)"
+            )
+        return "\n".join(lines)
+
+
+def _count(paths: list[str]) -> str:
+    return f"{len(paths)} file" + ("" if len(paths) == 1 else "s")
+
+
+def workspace() -> Path:
+    """The folder that holds the learner's package: `$COURSEKIT_WORKSPACE` or `.`."""
+    return Path(os.environ.get(WORKSPACE_ENV) or ".").resolve()
+
+
+def package_dir() -> Path:
+    """The learner's package folder, `<workspace>/my_app`."""
+    return workspace() / PACKAGE
+
+
+def _reference_dir() -> Path:
+    import course_app
+
+    return Path(course_app.__file__).parent
+
+
+def _chapter_files(chapter: int) -> tuple[str, ...]:
+    from course_app import chapters
+
+    last = max(chapters.CHAPTER_FILES)
+    if isinstance(chapter, bool) or not isinstance(chapter, int):
+        raise CatchUpError(
+            f"catch_up needs a chapter number from 1 to {last}, as an int; "
+            f"got {chapter!r}"
+        )
+    if not 1 <= chapter <= last:
+        raise CatchUpError(
+            f"catch_up needs a chapter number from 1 to {last}; got {chapter}"
+        )
+    available = chapters.available_upto()
+    if chapter > available:
+        raise CatchUpError(
+            f"catch_up({chapter}): only chapters 1 to {available} of the reference "
+            "are here (while an exercise is graded, only the chapters it builds "
+            "on are), so the package cannot be caught up past them"
+        )
+    return chapters.files_upto(chapter)
+
+
+def _later_files(chapter: int) -> tuple[str, ...]:
+    from course_app import chapters
+
+    return tuple(
+        path
+        for number in sorted(chapters.CHAPTER_FILES)
+        if number > chapter
+        for path in chapters.CHAPTER_FILES[number]
+    )
+
+
+def plan_catch_up(
+    chapter: int, *, replace: bool = False, into: Path | None = None
+) -> CatchUp:
+    """Catch the package at `into` (default `package_dir()`) up; say what was done.
+
+    `catch_up` is this plus printing and re-importing; tests call it directly.
+    """
+    files = _chapter_files(chapter)
+    target = package_dir() if into is None else into
+    source = _reference_dir()
+    done = CatchUp(chapter=chapter, package_dir=target)
+    try:
+        if target.exists() and not target.is_dir():
+            raise CatchUpError(
+                f"{target} is a file, not a folder: rename it, then run catch_up "
+                "again to create the package there"
+            )
+        differing = [
+            path
+            for path in files
+            if (target / path).exists()
+            and not filecmp.cmp(source / path, target / path, shallow=False)
+        ]
+        # The reference's state after chapter N has none of the later
+        # chapters' modules (create_app would not use them, but
+        # chapters.available_upto would count them).
+        later = [path for path in _later_files(chapter) if (target / path).exists()]
+        if replace and (differing or later):
+            stamp = datetime.now().strftime("%Y-%m-%d_%H%M%S")
+            done.saved_to = target.parent / f"{target.name}_saved" / stamp
+            for path in [*differing, *later]:
+                destination = done.saved_to / path
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(target / path, destination)
+                done.moved_aside.append(path)
+        for path in files:
+            destination = target / path
+            if destination.exists():
+                if path in differing and not replace:
+                    done.kept.append(path)
+                else:
+                    done.unchanged.append(path)
+                continue
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / path, destination)
+            # A bytecode cache of the file this replaces could pass for it
+            # (same second, same size): the next import compiles afresh.
+            Path(importlib.util.cache_from_source(str(destination))).unlink(
+                missing_ok=True
+            )
+            done.written.append(path)
+    except OSError as exc:
+        raise CatchUpError(
+            f"catch_up({chapter}) could not write into {target}: {exc.strerror or exc} "
+            f"({exc.filename or target}). Nothing of yours was deleted; what was "
+            "moved aside so far is in "
+            f"{done.saved_to or 'no folder (nothing was moved)'}."
+        ) from None
+    return done
+
+
+def _forget(package: str) -> None:
+    # A module imported before the files changed would otherwise be used
+    # again by the next import; the next import reads the files afresh.
+    for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+
+
+def catch_up(chapter: int, *, replace: bool = False) -> None:
+    """Make the learner's package `my_app/` hold the reference after `chapter`.
+
+    Missing files are written from the reference; files that match are left
+    alone; your own files that differ are kept, or, with `replace=True`,
+    moved aside into `my_app_saved/` and replaced. Then `my_app` imports
+    afresh, from the workspace (`$COURSEKIT_WORKSPACE`, or the current
+    folder):
+
+        catch_up(4)
+        from my_app.main import create_app
+        app = create_app(upto=4)
+    """
+    done = plan_catch_up(chapter, replace=replace)
+    folder = str(done.package_dir.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    _forget(done.package_dir.name)
+    print(done.summary())
