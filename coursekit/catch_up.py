@@ -13,6 +13,9 @@ so a copy works under any name). A file that is missing is written, one
 that already matches is left alone, and a learner's file that differs is
 kept unless `replace=True`, which first moves it aside into
 `my_app_saved/<when>/`, so that nothing of theirs is ever lost.
+
+`%%module routers/root.py` (registered when this module is imported in a
+notebook) writes a cell into the package as that module.
 """
 
 from __future__ import annotations
@@ -58,13 +61,17 @@ class CatchUp:
         name = self.package_dir.name
         lines = []
         if not self.written and not self.kept:
-            lines.append(
-                f"{name}/ already holds chapters 1 to {self.chapter}: nothing to do."
+            chapters = (
+                "chapter 1" if self.chapter == 1 else f"chapters 1 to {self.chapter}"
             )
+            lines.append(f"{name}/ already holds {chapters}: nothing to do.")
         elif self.written:
+            chapters = (
+                "chapter 1" if self.chapter == 1 else f"chapters 1 to {self.chapter}"
+            )
             lines.append(
-                f"{name}/: wrote {_count(self.written)} of the reference's chapters "
-                f"1 to {self.chapter}: {', '.join(self.written)}"
+                f"{name}/: wrote {_count(self.written)} of the reference's "
+                f"{chapters}: {', '.join(self.written)}"
             )
         if self.unchanged and self.written:
             lines.append(f"  already there and the same: {_count(self.unchanged)}")
@@ -224,3 +231,65 @@ def catch_up(chapter: int, *, replace: bool = False) -> None:
         sys.path.insert(0, folder)
     _forget(done.package_dir.name)
     print(done.summary())
+
+
+def write_module(path: str, source: str) -> str:
+    """Write `source` into the learner's package as `my_app/<path>`; say what happened.
+
+    `path` is relative to the package (`"routers/root.py"`). Folders are
+    created as needed, and the package imports afresh afterwards, so that
+    the next `import` sees what was written. This is what `%%module <path>`
+    does with the cell below its first line.
+    """
+    relative = Path(path.strip())
+    if (
+        not path.strip()
+        or relative.is_absolute()
+        or ".." in relative.parts
+        or relative.suffix != ".py"
+    ):
+        raise CatchUpError(
+            f"%%module needs a module's path inside {PACKAGE}/, such as "
+            f"routers/root.py; got {path.strip()!r}"
+        )
+    destination = package_dir() / relative
+    shown = f"{PACKAGE}/{relative.as_posix()}"
+    text = source if source.endswith("\n") else source + "\n"
+    try:
+        before = destination.read_text() if destination.is_file() else None
+        if before == text:
+            verdict = "unchanged"
+        else:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_text(text)
+            Path(importlib.util.cache_from_source(str(destination))).unlink(
+                missing_ok=True
+            )
+            verdict = "written" if before is None else "rewritten"
+    except OSError as exc:
+        raise CatchUpError(
+            f"could not write {shown}: {exc.strerror or exc}. The cell's code is "
+            "unchanged above; fix the folder's permissions and run the cell again."
+        ) from None
+    folder = str(package_dir().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    _forget(PACKAGE)
+    lines = text.count("\n")
+    return f"{shown}: {verdict} ({lines} line{'' if lines == 1 else 's'})"
+
+
+def _module_magic(line: str, cell: str) -> None:
+    print(write_module(line, cell))
+
+
+def register_magic() -> None:
+    """Make `%%module <path>` available in the running IPython shell, if any."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or not hasattr(shell, "register_magic_function"):
+        return
+    shell.register_magic_function(_module_magic, magic_kind="cell", magic_name="module")
+
+
+register_magic()

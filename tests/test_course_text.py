@@ -131,3 +131,50 @@ def test_a_learner_test_s_client_hint_admits_every_client_it_is_given(
         for test, hint in hints.items():
             for client in (real, in_process):
                 assert isinstance(client, hint), f"{test}: {type(client)} vs {hint}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS)
+def test_no_cell_is_hidden(path: str) -> None:
+    # What came before is visible and short: a lesson brings earlier chapters
+    # in with catch_up(N) and imports from the learner's package, never with
+    # a collapsed cell that re-implements them.
+    nb = nbformat.read(ROOT / path, as_version=4)
+    hidden = [
+        index
+        for index, cell in enumerate(nb.cells)
+        if cell.metadata.get("jupyter", {}).get("source_hidden")
+        or cell.metadata.get("jupyter", {}).get("outputs_hidden")
+    ]
+    assert not hidden, f"{path}: hidden cells {hidden}"
+
+
+LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def written_modules() -> list[tuple[str, str, str]]:
+    """(lesson, path in the package, source) of each lesson's `%%module` cell."""
+    found = []
+    for lesson in LESSONS:
+        for cell in nbformat.read(lesson, as_version=4).cells:
+            first, _, body = cell.source.partition("\n")
+            if cell.cell_type == "code" and first.startswith("%%module "):
+                found.append((lesson.name, first.split(None, 1)[1].strip(), body))
+    return found
+
+
+def test_a_lesson_writes_the_learner_s_package() -> None:
+    assert any(path == "routers/root.py" for _, path, _ in written_modules())
+
+
+@pytest.mark.parametrize(("lesson", "path", "source"), written_modules())
+def test_what_a_lesson_writes_into_the_package_is_the_reference_s_module(
+    lesson: str, path: str, source: str
+) -> None:
+    # The reference course_app is what the learner's package becomes: a
+    # module a lesson writes is the reference's, so that catch_up finds it
+    # "already there and the same" and later chapters build on it.
+    reference = ROOT / "course_app" / path
+    assert reference.is_file(), f"{lesson} writes {path}, which course_app lacks"
+    assert source.rstrip("\n") == reference.read_text().rstrip("\n"), (
+        f"{lesson}'s %%module {path} differs from course_app/{path}"
+    )

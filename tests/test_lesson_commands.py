@@ -1,10 +1,11 @@
-"""Every command a lesson prints for serving the reference app does what it says.
+"""Every command a lesson prints for serving the app does what it says.
 
 The lessons show shell commands in ```bash blocks. Each one that serves
-`course_app` runs here, on a free port, until it answers `GET /`; one that
-asks for workers must start that many. Each package a `pip install` line
-names must be installed by the course, so that the command beside it works
-here as printed.
+`course_app`, or the learner's package `my_app` (caught up to the last
+chapter, in a folder of its own), runs here, on a free port, until it
+answers `GET /`; one that asks for workers must start that many. Each
+package a `pip install` line names must be installed by the course, so that
+the command beside it works here as printed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import nbformat
 import psutil
 import pytest
 
+from course_app.main import LAST_CHAPTER
+from coursekit.catch_up import PACKAGE, plan_catch_up
 from coursekit.process import stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,10 +54,13 @@ def lesson_commands() -> list[tuple[str, str]]:
 
 
 COMMANDS = lesson_commands()
+#: The reference, and the learner's package (served from the folder that
+#: holds it, as the lessons say).
+PACKAGES = ("course_app", "my_app")
 SERVING = [
     (lesson, line)
     for lesson, line in COMMANDS
-    if line.split()[0] in SERVERS and "course_app" in line
+    if line.split()[0] in SERVERS and any(package in line for package in PACKAGES)
 ]
 INSTALLS = [(lesson, line) for lesson, line in COMMANDS if line.startswith("pip ")]
 
@@ -62,6 +68,12 @@ INSTALLS = [(lesson, line) for lesson, line in COMMANDS if line.startswith("pip 
 def test_the_lessons_show_the_three_ways_of_serving_with_workers() -> None:
     # Not silently empty: the extraction finds what lesson 06 shows.
     assert {line.split()[0] for _, line in SERVING} == set(SERVERS)
+
+
+def test_the_lessons_show_how_to_serve_the_learner_s_package() -> None:
+    mine = {line for _, line in SERVING if "my_app" in line}
+    assert "uvicorn my_app.main:app --reload" in mine
+    assert "fastapi dev my_app/main.py" in mine
 
 
 def _free_port() -> int:
@@ -100,6 +112,12 @@ def test_a_serving_command_serves_the_reference(
     lesson: str, command: str, tmp_path: Path
 ) -> None:
     port = _free_port()
+    folder = ROOT  # `fastapi run course_app/main.py` is a path from the root
+    if "my_app" in command:
+        # The learner's package, as catch_up leaves it after the last chapter,
+        # in a folder of its own (the lessons `cd` to the one that holds it).
+        folder = tmp_path / "workspace"
+        plan_catch_up(LAST_CHAPTER, into=folder / PACKAGE)
     env = {
         **os.environ,
         "SECRET_KEY": "a-secret-key-of-more-than-32-bytes-for-the-test",
@@ -108,7 +126,7 @@ def test_a_serving_command_serves_the_reference(
     with (tmp_path / "log.txt").open("wb") as log_file:
         process = subprocess.Popen(
             _on_port(command, port),
-            cwd=ROOT,  # `fastapi run course_app/main.py` is a path from the root
+            cwd=folder,
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,

@@ -25,6 +25,7 @@ from coursekit.catch_up import (
     CatchUpError,
     catch_up,
     plan_catch_up,
+    write_module,
 )
 from coursekit.process import stop_group
 
@@ -266,3 +267,33 @@ def test_pytest_tests_the_package_outside_the_notebook(workspace: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+def test_a_module_is_written_into_the_package_and_imports_afresh(
+    workspace: Path,
+) -> None:
+    assert write_module("routers/extra.py", "VALUE = 1") == (
+        "my_app/routers/extra.py: written (1 line)"
+    )
+    from my_app.routers import extra  # type: ignore[import-not-found]
+
+    assert extra.VALUE == 1
+    assert write_module("routers/extra.py", "VALUE = 1\n") == (
+        "my_app/routers/extra.py: unchanged (1 line)"
+    )
+    assert write_module("routers/extra.py", "VALUE = 2\n\nOTHER = 3\n") == (
+        "my_app/routers/extra.py: rewritten (3 lines)"
+    )
+    from my_app.routers import extra as again  # type: ignore[import-not-found]
+
+    assert again.VALUE == 2
+
+
+@pytest.mark.parametrize("path", ["", "/etc/x.py", "../outside.py", "notes.txt"])
+def test_a_module_path_outside_the_package_is_refused(
+    workspace: Path, path: str
+) -> None:
+    with pytest.raises(CatchUpError, match="a module's path inside my_app/"):
+        write_module(path, "x = 1\n")
+    assert not (workspace / "outside.py").exists()
+    assert not (workspace / PACKAGE).exists()
