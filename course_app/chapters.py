@@ -52,6 +52,7 @@ CHAPTER_FILES: Final[Mapping[int, tuple[str, ...]]] = MappingProxyType(
             "db.py",
             "deps.py",
             "models.py",
+            "pagination.py",
             "sql_repository.py",
             "routers/health.py",
             "routers/items.py",
@@ -69,6 +70,14 @@ CHAPTER_FILES: Final[Mapping[int, tuple[str, ...]]] = MappingProxyType(
             "routers/stats.py",
         ),
     }
+)
+
+
+#: Lessons that teach a chapter in parts, each but the last: the chapter and
+#: the files the part adds. `coursekit.catch_up("04a")` writes chapters 1 to
+#: 3 and these; the last part (lesson 04b) ends with the whole chapter.
+LESSON_PARTS: Final[Mapping[str, tuple[int, tuple[str, ...]]]] = MappingProxyType(
+    {"04a": (4, ("pagination.py", "routers/items.py"))}
 )
 
 

@@ -8,15 +8,29 @@ Dependencies of later chapters live with what they serve: the current user
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from .config import Settings
+from .pagination import Pagination, PaginationDep, get_pagination
 from .repositories import UserRepository
-from .sql_repository import MAX_ID, SqlUserRepository
+from .sql_repository import SqlUserRepository
+
+# Pagination lives in its own module (lesson 04a writes it before there is a
+# database); it is here too, with every other dependency routes declare.
+__all__ = [
+    "Pagination",
+    "PaginationDep",
+    "SessionDep",
+    "SettingsDep",
+    "UserRepoDep",
+    "get_app_settings",
+    "get_pagination",
+    "get_session",
+    "get_sql_user_repo",
+]
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -35,25 +49,6 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
-
-
-@dataclass(frozen=True, slots=True)
-class Pagination:
-    skip: int
-    limit: int
-
-
-def get_pagination(
-    skip: Annotated[int, Query(ge=0, le=MAX_ID, description="Rows to skip.")] = 0,
-    limit: Annotated[int, Query(ge=1, le=100, description="Rows to return.")] = 10,
-) -> Pagination:
-    """The `skip` and `limit` query parameters shared by list routes."""
-    # `le=MAX_ID` on skip: SQL OFFSET is a 64-bit integer, a larger one is an
-    # error in the database rather than an empty page.
-    return Pagination(skip=skip, limit=limit)
-
-
-PaginationDep = Annotated[Pagination, Depends(get_pagination)]
 
 
 def get_sql_user_repo(session: SessionDep) -> UserRepository:

@@ -48,7 +48,9 @@ class CatchUpError(CourseError):
 class CatchUp:
     """What `catch_up` did, file by file (paths relative to the package)."""
 
-    chapter: int
+    #: What was asked for: a chapter (4) or a lesson that teaches part of one
+    #: ("04a").
+    chapter: int | str
     package_dir: Path
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
@@ -61,17 +63,11 @@ class CatchUp:
         name = self.package_dir.name
         lines = []
         if not self.written and not self.kept:
-            chapters = (
-                "chapter 1" if self.chapter == 1 else f"chapters 1 to {self.chapter}"
-            )
-            lines.append(f"{name}/ already holds {chapters}: nothing to do.")
+            lines.append(f"{name}/ already holds {self._what()}: nothing to do.")
         elif self.written:
-            chapters = (
-                "chapter 1" if self.chapter == 1 else f"chapters 1 to {self.chapter}"
-            )
             lines.append(
                 f"{name}/: wrote {_count(self.written)} of the reference's "
-                f"{chapters}: {', '.join(self.written)}"
+                f"{self._what()}: {', '.join(self.written)}"
             )
         if self.unchanged and self.written:
             lines.append(f"  already there and the same: {_count(self.unchanged)}")
@@ -83,10 +79,15 @@ class CatchUp:
         if self.kept:
             lines.append(
                 f"  yours, kept as you wrote them: {', '.join(self.kept)}\n"
-                f"  (catch_up({self.chapter}, replace=True) puts the reference's "
+                f"  (catch_up({self.chapter!r}, replace=True) puts the reference's "
                 f"in their place and moves yours aside)"
             )
         return "\n".join(lines)
+
+    def _what(self) -> str:
+        if isinstance(self.chapter, str):
+            return f"chapters up to lesson {self.chapter}"
+        return "chapter 1" if self.chapter == 1 else f"chapters 1 to {self.chapter}"
 
 
 def _count(paths: list[str]) -> str:
@@ -109,48 +110,43 @@ def _reference_dir() -> Path:
     return Path(course_app.__file__).parent
 
 
-def _chapter_files(chapter: int) -> tuple[str, ...]:
+def _files(step: int | str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The reference's files after `step` (a chapter, or a lesson such as
+    "04a"), and those of the manifest that come after it."""
     from course_app import chapters
 
     last = max(chapters.CHAPTER_FILES)
-    if isinstance(chapter, bool) or not isinstance(chapter, int):
+    lessons = ", ".join(repr(name) for name in chapters.LESSON_PARTS)
+    if isinstance(step, str) and step in chapters.LESSON_PARTS:
+        chapter, part = chapters.LESSON_PARTS[step]
+        files = (*chapters.files_upto(chapter - 1), *part)
+    elif isinstance(step, int) and not isinstance(step, bool) and 1 <= step <= last:
+        chapter = step
+        files = chapters.files_upto(step)
+    else:
         raise CatchUpError(
-            f"catch_up needs a chapter number from 1 to {last}, as an int; "
-            f"got {chapter!r}"
-        )
-    if not 1 <= chapter <= last:
-        raise CatchUpError(
-            f"catch_up needs a chapter number from 1 to {last}; got {chapter}"
+            f"catch_up needs a chapter number from 1 to {last} (an int), or one of "
+            f"the lessons that teach part of a chapter ({lessons}); got {step!r}"
         )
     available = chapters.available_upto()
     if chapter > available:
         raise CatchUpError(
-            f"catch_up({chapter}): only chapters 1 to {available} of the reference "
+            f"catch_up({step!r}): only chapters 1 to {available} of the reference "
             "are here (while an exercise is graded, only the chapters it builds "
             "on are), so the package cannot be caught up past them"
         )
-    return chapters.files_upto(chapter)
-
-
-def _later_files(chapter: int) -> tuple[str, ...]:
-    from course_app import chapters
-
-    return tuple(
-        path
-        for number in sorted(chapters.CHAPTER_FILES)
-        if number > chapter
-        for path in chapters.CHAPTER_FILES[number]
-    )
+    every = chapters.files_upto(last)
+    return files, tuple(path for path in every if path not in files)
 
 
 def plan_catch_up(
-    chapter: int, *, replace: bool = False, into: Path | None = None
+    chapter: int | str, *, replace: bool = False, into: Path | None = None
 ) -> CatchUp:
     """Catch the package at `into` (default `package_dir()`) up; say what was done.
 
     `catch_up` is this plus printing and re-importing; tests call it directly.
     """
-    files = _chapter_files(chapter)
+    files, later_files = _files(chapter)
     target = package_dir() if into is None else into
     source = _reference_dir()
     done = CatchUp(chapter=chapter, package_dir=target)
@@ -169,7 +165,7 @@ def plan_catch_up(
         # The reference's state after chapter N has none of the later
         # chapters' modules (create_app would not use them, but
         # chapters.available_upto would count them).
-        later = [path for path in _later_files(chapter) if (target / path).exists()]
+        later = [path for path in later_files if (target / path).exists()]
         if replace and (differing or later):
             stamp = datetime.now().strftime("%Y-%m-%d_%H%M%S")
             done.saved_to = target.parent / f"{target.name}_saved" / stamp
@@ -196,9 +192,9 @@ def plan_catch_up(
             done.written.append(path)
     except OSError as exc:
         raise CatchUpError(
-            f"catch_up({chapter}) could not write into {target}: {exc.strerror or exc} "
-            f"({exc.filename or target}). Nothing of yours was deleted; what was "
-            "moved aside so far is in "
+            f"catch_up({chapter!r}) could not write into {target}: "
+            f"{exc.strerror or exc} ({exc.filename or target}). Nothing of yours "
+            "was deleted; what was moved aside so far is in "
             f"{done.saved_to or 'no folder (nothing was moved)'}."
         ) from None
     return done
@@ -212,8 +208,11 @@ def _forget(package: str) -> None:
     importlib.invalidate_caches()
 
 
-def catch_up(chapter: int, *, replace: bool = False) -> None:
+def catch_up(chapter: int | str, *, replace: bool = False) -> None:
     """Make the learner's package `my_app/` hold the reference after `chapter`.
+
+    `chapter` is a chapter's number, or the name of a lesson that teaches a
+    part of one (`"04a"`: chapters 1 to 3 and what lesson 04a adds).
 
     Missing files are written from the reference; files that match are left
     alone; your own files that differ are kept, or, with `replace=True`,

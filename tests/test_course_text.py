@@ -178,3 +178,11 @@ def test_what_a_lesson_writes_into_the_package_is_the_reference_s_module(
     assert source.rstrip("\n") == reference.read_text().rstrip("\n"), (
         f"{lesson}'s %%module {path} differs from course_app/{path}"
     )
+
+
+@pytest.mark.parametrize("path", DOCUMENTS + NOTEBOOKS)
+def test_every_notebook_the_text_names_exists(path: str) -> None:
+    found = re.findall(r"\b((?:notebooks|exercises|solutions)/\w+\.ipynb)", prose(path))
+    named = {name for name in found if "/NN_" not in name}  # a pattern, not a file
+    missing = sorted(name for name in named if not (ROOT / name).is_file())
+    assert not missing, f"{path} names {missing}"

@@ -15,7 +15,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # conda-forge names for the pip requirements whose names or extras differ.
 CONDA_NAME = {"uvicorn[standard]": "uvicorn-standard"}
 # What a pip extra pulls in, which conda-forge ships as its own package.
-CONDA_EXTRA_PACKAGES = {"pwdlib[argon2]": {"argon2-cffi": ""}}
+CONDA_EXTRA_PACKAGES = {
+    "pwdlib[argon2]": {"argon2-cffi": ""},
+    "sqlalchemy[asyncio]": {"greenlet": ""},
+}
 CONDA_ONLY = {"python", "pip"}
 
 

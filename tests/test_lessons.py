@@ -19,13 +19,17 @@ import nbformat
 import pytest
 
 from coursekit.contracts.registry import checks_for
+from coursekit.grading.variants import NAMES as CHAPTER_NOTEBOOKS
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Each lesson, by the prefix of its name: a chapter's number, with a letter
+#: for each part of a chapter taught in more than one lesson.
 LESSONS = {
     "01": "01_hello_world.ipynb",
     "02": "02_crud.ipynb",
     "03": "03_async.ipynb",
-    "04": "04_dependency_injection.ipynb",
+    "04a": "04a_dependency_injection.ipynb",
+    "04b": "04b_sql_databases.ipynb",
     "05": "05_oauth2_jwt.ipynb",
     "06": "06_optimization.ipynb",
 }
@@ -41,15 +45,20 @@ MACHINE_SPECIFIC = {
 
 
 #: Every notebook saved with outputs that nbval compares: lessons, solutions.
-SAVED = [f"notebooks/{START_PAGE}"] + [
-    f"{folder}/{name}"
-    for folder in ("notebooks", "solutions")
-    for name in LESSONS.values()
-]
+SAVED = (
+    [f"notebooks/{START_PAGE}"]
+    + [f"notebooks/{name}" for name in LESSONS.values()]
+    + [f"solutions/{name}" for name in CHAPTER_NOTEBOOKS.values()]
+)
 
 
-def load(chapter: str) -> nbformat.NotebookNode:
-    return nbformat.read(ROOT / "notebooks" / LESSONS[chapter], as_version=4)
+def load(lesson: str) -> nbformat.NotebookNode:
+    return nbformat.read(ROOT / "notebooks" / LESSONS[lesson], as_version=4)
+
+
+def last_part(lesson: str) -> bool:
+    """Whether `lesson` ends its chapter (a chapter in parts ends with the last)."""
+    return max(name for name in LESSONS if name[:2] == lesson[:2]) == lesson
 
 
 def tags(cell: nbformat.NotebookNode) -> list[str]:
@@ -105,20 +114,30 @@ def test_saved_outputs_hold_nothing_machine_specific(path: str) -> None:
         assert "execution" not in cell.metadata  # no timings
 
 
-@pytest.mark.parametrize("chapter", LESSONS)
+@pytest.mark.parametrize("lesson", LESSONS)
 def test_a_lesson_opens_with_its_plan_and_ends_with_its_check_passing(
-    chapter: str,
+    lesson: str,
 ) -> None:
-    nb = load(chapter)
+    nb = load(lesson)
+    chapter = lesson[:2]
     first = nb.cells[0]
     assert first.cell_type == "markdown"
-    assert first.source.startswith(f"# {chapter} · ")
+    assert first.source.startswith(f"# {lesson} · ")
     assert re.search(r"\d+\s*(minutes|min)", first.source), "say how long it takes"
     last_code = [c for c in nb.cells if c.cell_type == "code"][-1]
-    assert re.search(rf"check\(\s*[\"']{chapter}[\"']", last_code.source)
+    called = re.fullmatch(
+        rf"check\(\s*[\"']{chapter}[\"'](?:,\s*[\"'](\w+)[\"'])?.*\)",
+        last_code.source.strip(),
+        re.S,
+    )
+    assert called, last_code.source
+    # The lesson that ends a chapter checks all of it; an earlier part, a
+    # task of its own.
+    task = called[1]
+    assert (task is None) == last_part(lesson), last_code.source
     assert "nbval-ignore-output" not in tags(last_code)
     # A lesson writes no tests of its own: the exercise's are left out.
-    routes = [c for c in checks_for(chapter) if not c.is_mutant]
+    routes = [c for c in checks_for(chapter, task) if not c.is_mutant]
     points, count = sum(c.points for c in routes), len(routes)
     report = output_text(last_code)
     assert f"{points}/{points} points ({count}/{count} checks passed)" in report
@@ -126,11 +145,11 @@ def test_a_lesson_opens_with_its_plan_and_ends_with_its_check_passing(
     assert "next" in nb.cells[-1].source.lower()
 
 
-@pytest.mark.parametrize("chapter", LESSONS)
-def test_measured_cells_assert_their_claims(chapter: str) -> None:
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_measured_cells_assert_their_claims(lesson: str) -> None:
     # A cell whose output is not compared must still be able to fail, or say
     # why it has nothing to assert.
-    for cell in load(chapter).cells:
+    for cell in load(lesson).cells:
         if "nbval-ignore-output" in tags(cell):
             reasons = ("assert", "check(", "# Not compared: ")
             assert any(r in cell.source for r in reasons), cell.source[:80]
@@ -172,7 +191,7 @@ def test_a_broken_line_in_a_lesson_fails_at_the_cell_that_shows_it(
     assert "Hello, World" in done.stdout
 
 
-@pytest.mark.parametrize("name", sorted(LESSONS.values()))
+@pytest.mark.parametrize("name", sorted(CHAPTER_NOTEBOOKS.values()))
 def test_an_exercise_opens_with_its_plan_and_ends_with_what_to_do_next(
     name: str,
 ) -> None:

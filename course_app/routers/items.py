@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from ..deps import PaginationDep
+from ..pagination import PaginationDep
 
 router = APIRouter(prefix="/items", tags=["items"])
 

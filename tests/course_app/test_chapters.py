@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 import course_app
-from course_app import main
+from course_app import chapters, main
 from course_app.chapters import CHAPTER_FILES, available_upto, chapter_of, files_upto
 
 PACKAGE_DIR = Path(course_app.__file__).parent
@@ -357,3 +357,9 @@ def test_chapter_4_sandbox_has_no_chapter_5_code(
     full = report_of(sandboxes, 6)["imports"]
     assert full["import course_app.routers.auth"] == "ok"
     assert full["from course_app.tokens import create_access_token"] == "ok"
+
+
+def test_a_lesson_part_adds_files_of_its_own_chapter() -> None:
+    for lesson, (chapter, files) in chapters.LESSON_PARTS.items():
+        assert lesson.startswith(f"{chapter:02d}"), lesson
+        assert files and set(files) < set(chapters.CHAPTER_FILES[chapter]), lesson

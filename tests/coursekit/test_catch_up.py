@@ -8,6 +8,7 @@ my_app.main:app --reload` (which sees an edit) and tested by pytest.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -104,16 +105,21 @@ def test_the_learner_s_own_file_is_kept_unless_replaced(workspace: Path) -> None
 @pytest.mark.parametrize(
     ("chapter", "message"),
     [
-        (0, "a chapter number from 1 to 6; got 0"),
-        (7, "a chapter number from 1 to 6; got 7"),
-        ("4", "as an int; got '4'"),
-        (True, "as an int; got True"),
+        (0, "got 0"),
+        (7, "got 7"),
+        ("4", "got '4'"),
+        ("04c", "got '04c'"),
+        (True, "got True"),
     ],
 )
 def test_a_wrong_chapter_is_a_clear_error(
     workspace: Path, chapter: object, message: str
 ) -> None:
-    with pytest.raises(CatchUpError, match=message):
+    wanted = (
+        "catch_up needs a chapter number from 1 to 6 (an int), or one of the "
+        "lessons that teach part of a chapter ('04a'); " + message
+    )
+    with pytest.raises(CatchUpError, match=re.escape(wanted)):
         plan_catch_up(chapter)  # type: ignore[arg-type]
     assert not (workspace / PACKAGE).exists()
 
@@ -297,3 +303,25 @@ def test_a_module_path_outside_the_package_is_refused(
         write_module(path, "x = 1\n")
     assert not (workspace / "outside.py").exists()
     assert not (workspace / PACKAGE).exists()
+
+
+def test_a_lesson_that_teaches_part_of_a_chapter_is_a_step_of_its_own(
+    workspace: Path,
+) -> None:
+    done = plan_catch_up("04a")
+    assert done.written == [
+        *chapters.files_upto(3),
+        "pagination.py",
+        "routers/items.py",
+    ]
+    assert "chapters up to lesson 04a" in done.summary()
+    # The whole chapter adds the rest, and keeps what lesson 04a wrote.
+    rest = plan_catch_up(4)
+    assert "pagination.py" in rest.unchanged
+    assert set(rest.written) == set(chapters.CHAPTER_FILES[4]) - {
+        "pagination.py",
+        "routers/items.py",
+    }
+    # Back to lesson 04a: the chapter's other files are moved aside.
+    back = plan_catch_up("04a", replace=True)
+    assert set(back.moved_aside) == set(rest.written)
