@@ -203,3 +203,42 @@ def test_an_exercise_opens_with_its_plan_and_ends_with_what_to_do_next(
     assert "**Time:**" in first
     markdown = [cell.source for cell in nb.cells if cell.cell_type == "markdown"]
     assert markdown[-1].startswith("## What's next")
+
+
+#: A careful learner's pace, fitted to the times careful reads of the
+#: lessons took (issue 13: 45-60 minutes for lesson 01's 3,060 words and 118
+#: lines of code, 90 for the old lesson 04's 2,780 words and 532 lines):
+#: prose at 76 words a minute, code at 6 seconds a line, run and read.
+WORDS_PER_MINUTE = 76
+MINUTES_PER_CODE_LINE = 0.1
+#: One step per lesson: about an hour, and about 300 lines of code (not
+#: counting blank lines and comments).
+MOST_MINUTES = 75
+MOST_CODE_LINES = 300
+
+
+def careful_read(nb: nbformat.NotebookNode) -> tuple[float, int]:
+    """(minutes a careful learner takes, lines of code) for a lesson."""
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    words = sum(len(c.source.split()) for c in nb.cells if c.cell_type == "markdown")
+    lines = sum(len(source.splitlines()) for source in code)
+    loc = sum(
+        1
+        for source in code
+        for line in source.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    )
+    return words / WORDS_PER_MINUTE + lines * MINUTES_PER_CODE_LINE, loc
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_a_lesson_is_one_step_and_says_truly_how_long_it_takes(lesson: str) -> None:
+    nb = load(lesson)
+    minutes, loc = careful_read(nb)
+    assert loc <= MOST_CODE_LINES, f"{loc} lines of code: split the lesson"
+    assert minutes <= MOST_MINUTES, f"{minutes:.0f} minutes: split the lesson"
+    stated = re.search(r"\*\*Time:\*\* about (\d+) minutes", nb.cells[0].source)
+    assert stated, "say how long it takes: **Time:** about N minutes"
+    assert abs(int(stated[1]) - minutes) <= 10, (
+        f"says {stated[1]} minutes, a careful read takes about {minutes:.0f}"
+    )
