@@ -242,3 +242,16 @@ def test_a_lesson_is_one_step_and_says_truly_how_long_it_takes(lesson: str) -> N
     assert abs(int(stated[1]) - minutes) <= 10, (
         f"says {stated[1]} minutes, a careful read takes about {minutes:.0f}"
     )
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_a_lesson_s_sections_are_numbered_in_order(lesson: str) -> None:
+    # The prose refers to "section N": a gap or a repeat sends the reader
+    # to the wrong place.
+    numbers = [
+        int(match[1])
+        for cell in load(lesson).cells
+        if cell.cell_type == "markdown"
+        for match in re.finditer(r"^## (\d+)\.", cell.source, re.M)
+    ]
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), numbers
