@@ -186,3 +186,31 @@ def test_every_notebook_the_text_names_exists(path: str) -> None:
     named = {name for name in found if "/NN_" not in name}  # a pattern, not a file
     missing = sorted(name for name in named if not (ROOT / name).is_file())
     assert not missing, f"{path} names {missing}"
+
+
+def lesson_text() -> str:
+    """Every lesson's prose and code, as one text."""
+    return "\n".join(
+        cell.source
+        for lesson in LESSONS
+        for cell in nbformat.read(lesson, as_version=4).cells
+    )
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXERCISES.glob("*.ipynb")))
+def test_what_an_exercise_takes_from_the_reference_a_lesson_teaches(name: str) -> None:
+    # An exercise's set-up may hand the learner a part of the reference
+    # (`from course_app.deps import SessionDep`), but only a part some lesson
+    # has taught: a name no lesson mentions is one the learner cannot know.
+    nb = nbformat.read(EXERCISES / name, as_version=4)
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    taken = {
+        alias.strip().split(" as ")[0]
+        for names in re.findall(
+            r"^from course_app[\w.]* import ([\w, ]+)$", source, re.M
+        )
+        for alias in names.split(",")
+    }
+    taught = lesson_text()
+    unknown = sorted(n for n in taken if not re.search(rf"\b{n}\b", taught))
+    assert not unknown, f"{name} takes {unknown} from course_app; no lesson teaches it"
