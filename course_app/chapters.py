@@ -77,7 +77,10 @@ CHAPTER_FILES: Final[Mapping[int, tuple[str, ...]]] = MappingProxyType(
 #: the files the part adds. `coursekit.catch_up("04a")` writes chapters 1 to
 #: 3 and these; the last part (lesson 04b) ends with the whole chapter.
 LESSON_PARTS: Final[Mapping[str, tuple[int, tuple[str, ...]]]] = MappingProxyType(
-    {"04a": (4, ("pagination.py", "routers/items.py"))}
+    {
+        "04a": (4, ("pagination.py", "routers/items.py")),
+        "05a": (5, ("tokens.py",)),
+    }
 )
 
 

@@ -117,7 +117,7 @@ def test_a_wrong_chapter_is_a_clear_error(
 ) -> None:
     wanted = (
         "catch_up needs a chapter number from 1 to 6 (an int), or one of the "
-        "lessons that teach part of a chapter ('04a'); " + message
+        "lessons that teach part of a chapter ('04a', '05a'); " + message
     )
     with pytest.raises(CatchUpError, match=re.escape(wanted)):
         plan_catch_up(chapter)  # type: ignore[arg-type]
