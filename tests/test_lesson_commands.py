@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import pytest
 from course_app.main import LAST_CHAPTER
 from coursekit.catch_up import PACKAGE, plan_catch_up
 from coursekit.process import stop_group
+from tests.jupyter_servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -76,12 +76,6 @@ def test_the_lessons_show_how_to_serve_the_learner_s_package() -> None:
     assert "fastapi dev my_app/main.py" in mine
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _on_port(command: str, port: int) -> list[str]:
     """The command, listening on 127.0.0.1:port instead of what it says."""
     words = shlex.split(command)
@@ -111,7 +105,7 @@ def _workers(command: str) -> int:
 def test_a_serving_command_serves_the_reference(
     lesson: str, command: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     folder = ROOT  # `fastapi run course_app/main.py` is a path from the root
     if "my_app" in command:
         # The learner's package, as catch_up leaves it after the last chapter,

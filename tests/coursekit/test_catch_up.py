@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from coursekit.catch_up import (
     write_module,
 )
 from coursekit.process import stop_group
+from tests.jupyter_servers import free_port
 
 REFERENCE = Path(chapters.__file__).parent
 #: Seconds a server may take to start or reload: a limit that catches a hang.
@@ -189,12 +189,6 @@ def test_the_copy_runs_under_its_own_name_and_says_what_is_missing(
     assert "catch_up(5) adds the reference's chapters up to 5" in missing
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_for(url: str, wanted: object, process: subprocess.Popen[bytes]) -> object:
     deadline = time.monotonic() + READY
     seen: object = None
@@ -211,7 +205,7 @@ def _wait_for(url: str, wanted: object, process: subprocess.Popen[bytes]) -> obj
 
 def test_uvicorn_reload_serves_the_package_and_sees_an_edit(workspace: Path) -> None:
     plan_catch_up(4)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": "",
