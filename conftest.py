@@ -46,5 +46,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if notebook is None or type(notebook).__name__ != "IPyNbFile":
         return
     if getattr(notebook, "kernel", None) is None:
+        from coursekit.catch_up import WORKSPACE_ENV
+
         folder = tempfile.mkdtemp(prefix="workspace-", dir=os.environ[_RUN_TMP])
-        os.environ["COURSEKIT_WORKSPACE"] = folder
+        os.environ[WORKSPACE_ENV] = folder

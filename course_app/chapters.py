@@ -23,6 +23,8 @@ from typing import Final
 #: The import name of the package the paths are relative to: `course_app`,
 #: or the learner's own package name in a copy `coursekit.catch_up` made.
 PACKAGE: Final = __name__.rpartition(".")[0]
+#: Whether this is the reference itself rather than a learner's copy.
+IS_REFERENCE: Final = PACKAGE == "course_app"
 
 #: For each chapter, the files it adds, relative to the package's folder
 #: (`/`-separated, as `Path` joins them on any system).

@@ -70,7 +70,7 @@ class ChapterUnavailableError(ImportError):
             if self.available
             else "here no chapter of the reference is available"
         )
-        if chapters.PACKAGE == "course_app":
+        if chapters.IS_REFERENCE:
             why = (
                 "While an exercise is graded, only the chapters of the reference "
                 "it builds on are available, so that nobody can import its answer"
@@ -241,8 +241,8 @@ def __getattr__(name: str) -> Any:
     # system; a learner's copy (`coursekit.catch_up`, under their package's
     # name) serves the chapters its folder holds, their own included.
     if name == "app":
-        whole = chapters.PACKAGE == "course_app"
-        application = create_app(LAST_CHAPTER if whole else chapters.available_upto())
+        upto = LAST_CHAPTER if chapters.IS_REFERENCE else chapters.available_upto()
+        application = create_app(upto)
         globals()["app"] = application
         return application
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -184,11 +184,7 @@ def plan_catch_up(
                 continue
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source / path, destination)
-            # A bytecode cache of the file this replaces could pass for it
-            # (same second, same size): the next import compiles afresh.
-            Path(importlib.util.cache_from_source(str(destination))).unlink(
-                missing_ok=True
-            )
+            _drop_bytecode(destination)
             done.written.append(path)
     except OSError as exc:
         raise CatchUpError(
@@ -200,9 +196,19 @@ def plan_catch_up(
     return done
 
 
-def _forget(package: str) -> None:
-    # A module imported before the files changed would otherwise be used
-    # again by the next import; the next import reads the files afresh.
+def _drop_bytecode(module_file: Path) -> None:
+    # A bytecode cache of the file just replaced could pass for it (same
+    # second, same size): the next import compiles afresh.
+    Path(importlib.util.cache_from_source(str(module_file))).unlink(missing_ok=True)
+
+
+def _import_afresh(package_folder: Path) -> None:
+    # The package imports from its workspace, and a module imported before
+    # the files changed would otherwise be used again by the next import.
+    folder = str(package_folder.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    package = package_folder.name
     for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
         del sys.modules[name]
     importlib.invalidate_caches()
@@ -225,10 +231,7 @@ def catch_up(chapter: int | str, *, replace: bool = False) -> None:
         app = create_app(upto=4)
     """
     done = plan_catch_up(chapter, replace=replace)
-    folder = str(done.package_dir.parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    _forget(done.package_dir.name)
+    _import_afresh(done.package_dir)
     print(done.summary())
 
 
@@ -261,19 +264,14 @@ def write_module(path: str, source: str) -> str:
         else:
             destination.parent.mkdir(parents=True, exist_ok=True)
             destination.write_text(text)
-            Path(importlib.util.cache_from_source(str(destination))).unlink(
-                missing_ok=True
-            )
+            _drop_bytecode(destination)
             verdict = "written" if before is None else "rewritten"
     except OSError as exc:
         raise CatchUpError(
             f"could not write {shown}: {exc.strerror or exc}. The cell's code is "
             "unchanged above; fix the folder's permissions and run the cell again."
         ) from None
-    folder = str(package_dir().parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    _forget(PACKAGE)
+    _import_afresh(package_dir())
     lines = text.count("\n")
     return f"{shown}: {verdict} ({lines} line{'' if lines == 1 else 's'})"
 
