@@ -76,11 +76,22 @@ CHAPTER_FILES: Final[Mapping[int, tuple[str, ...]]] = MappingProxyType(
 
 
 #: Lessons that teach a chapter in parts, each but the last: the chapter and
-#: the files the part adds. `coursekit.catch_up("04a")` writes chapters 1 to
-#: 3 and these; the last part (lesson 04b) ends with the whole chapter.
+#: the files of it the package holds after that lesson (its earlier parts'
+#: and its own). `coursekit.catch_up("04a")` writes chapters 1 to 3 and
+#: these; the last part (lesson 04c) ends with the whole chapter.
 LESSON_PARTS: Final[Mapping[str, tuple[int, tuple[str, ...]]]] = MappingProxyType(
     {
         "04a": (4, ("pagination.py", "routers/items.py")),
+        "04b": (
+            4,
+            (
+                "pagination.py",
+                "routers/items.py",
+                "db.py",
+                "models.py",
+                "sql_repository.py",
+            ),
+        ),
         "05a": (5, ("tokens.py",)),
     }
 )

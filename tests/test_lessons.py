@@ -30,6 +30,7 @@ LESSONS = {
     "03": "03_async.ipynb",
     "04a": "04a_dependency_injection.ipynb",
     "04b": "04b_sql_databases.ipynb",
+    "04c": "04c_session_dependency_and_tests.ipynb",
     "05a": "05a_passwords_and_tokens.ipynb",
     "05b": "05b_current_user.ipynb",
     "06a": "06a_caching.ipynb",
