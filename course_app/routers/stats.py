@@ -20,7 +20,11 @@ router = APIRouter(prefix="/stats", tags=["stats"])
 
 
 class UserStats(BaseModel):
-    """How many users there are, in total and per email domain."""
+    """How many users there are, in total and per email domain.
+
+    Frozen: the cache hands this one object to every request it serves, so
+    none of them may change it for the others.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -46,28 +50,37 @@ StatsCacheDep = Annotated[TTLCache[UserStats], Depends(get_stats_cache)]
 
 
 class EmailDomain(FunctionElement[str]):
-    """SQL expression: the part of an email address after the `@`."""
+    """SQL expression: the part of an email address after the `@`.
 
-    type = String()
+    SQL has no function for it that every database knows, so each dialect
+    gets its own SQL, from the `@compiles` functions below: the query is
+    written once, and SQLAlchemy writes what the connected database speaks.
+    """
+
+    type = String()  # the SQL type of its result
+    # It adds no state to its base class, so SQLAlchemy may cache its SQL.
     inherit_cache = True
 
 
 @compiles(EmailDomain)
 def _email_domain(element: EmailDomain, compiler: SQLCompiler, **kw: Any) -> str:
-    # SQLite and MySQL; validated emails have exactly one `@`.
+    # Any dialect without its own function below: SQLite's and MySQL's
+    # substr and instr. Validated emails have exactly one `@`.
     email = compiler.process(element.clauses, **kw)
     return f"substr({email}, instr({email}, '@') + 1)"
 
 
 @compiles(EmailDomain, "postgresql")
 def _email_domain_pg(element: EmailDomain, compiler: SQLCompiler, **kw: Any) -> str:
+    # PostgreSQL has no instr; split_part takes the second field at `@`.
     return f"split_part({compiler.process(element.clauses, **kw)}, '@', 2)"
 
 
 def count_users_by_domain(session: Session) -> UserStats:
     """Count users per email domain, in one GROUP BY query."""
     # The API stores domains lower-cased already; rows written by other
-    # means may not be.
+    # means may not be. `released` hands the connection back to the pool
+    # as soon as the query is done, not when the request ends.
     domain = func.lower(EmailDomain(User.email)).label("domain")
     count = func.count().label("users")
     with released(session):
