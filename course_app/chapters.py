@@ -59,11 +59,12 @@ CHAPTER_FILES: Final[Mapping[int, tuple[str, ...]]] = MappingProxyType(
             "routers/health.py",
             "routers/items.py",
         ),
-        # JWTs, the current-user dependency, login.
+        # JWTs and login (lesson 05a), the current user and /users/me (05b).
         5: (
-            "current_user.py",
             "tokens.py",
             "routers/auth.py",
+            "current_user.py",
+            "routers/me.py",
         ),
         # The TTL cache, the catalogue, cached statistics.
         6: (
@@ -92,7 +93,7 @@ LESSON_PARTS: Final[Mapping[str, tuple[int, tuple[str, ...]]]] = MappingProxyTyp
                 "sql_repository.py",
             ),
         ),
-        "05a": (5, ("tokens.py",)),
+        "05a": (5, ("tokens.py", "routers/auth.py")),
     }
 )
 

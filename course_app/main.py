@@ -187,10 +187,12 @@ def _build(upto: int, settings: Settings) -> FastAPI:
             user_router = create_router(get_memory_user_repo)
         if upto >= 5:
             from .routers.auth import router as auth_router
+            from .routers.me import router as me_router
 
+            app.include_router(auth_router)
             # Routes match in order: /users/me must come before
             # /users/{user_id}, which would take "me" for an id and answer 422.
-            app.include_router(auth_router)
+            app.include_router(me_router)
         app.include_router(user_router)
 
     if upto >= 3:

@@ -72,6 +72,7 @@ def test_files_upto_adds_one_chapter_at_a_time() -> None:
         assert files_upto(chapter) == files_upto(chapter - 1) + CHAPTER_FILES[chapter]
     assert "routers/auth.py" not in files_upto(4)
     assert "routers/auth.py" in files_upto(5)
+    assert "routers/me.py" in files_upto(5)
 
 
 @pytest.mark.parametrize("upto", [-1, 7, True, 2.0, "3", None])
@@ -90,6 +91,7 @@ def test_files_upto_needs_a_chapter(upto: Any) -> None:
         ("course_app.deps", 4),
         ("course_app.tokens", 5),
         ("course_app.routers.auth", 5),
+        ("course_app.routers.me", 5),
         ("course_app.routers.stats", 6),
         ("course_app.security", None),
         ("course_app.routers.nothing", None),

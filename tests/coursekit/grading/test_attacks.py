@@ -321,9 +321,11 @@ def test_the_sandbox_probe_fails_with_a_reason_for_a_broken_bwrap(
 #: try to serve the reference's chapter 05 instead of writing it.
 REFERENCE_ATTACKS = {
     "create_app": "from course_app import create_app\napp = create_app(upto=5)",
+    # The reference's chapter 05 routes: the login, then /users/me.
     "import_router": (
-        "from course_app.routers.auth import router as reference\n"
-        "app = build_app(reference, *routers.values(), upto=4, settings=settings)"
+        "from course_app.routers.auth import router as login\n"
+        "from course_app.routers.me import router as me\n"
+        "app = build_app(login, me, *routers.values(), upto=4, settings=settings)"
     ),
     "import_dependency": "from course_app.current_user import CurrentUserDep",
     "child_process": (
