@@ -28,7 +28,9 @@ def get_current_user(
         subject = tokens.decode_access_token(token, secret_key=settings.signing_key)
     except jwt.InvalidTokenError:
         raise credentials_error from None
-    # int() alone would also take " 7", "+7", "7_0" and non-ASCII digits.
+    # Our tokens carry str(user.id): ASCII digits, at most 19 for a 64-bit
+    # id. int() alone would also take " 7", "+7", "7_0" and non-ASCII digits,
+    # and would fail with a ValueError (a 500) past 4,300 digits.
     if not (subject.isascii() and subject.isdecimal() and len(subject) <= 19):
         raise credentials_error
     user = repo.get(int(subject))
