@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: for each part of a chapter taught in more than one lesson.
 LESSONS = {
     "01": "01_hello_world.ipynb",
-    "02": "02_crud.ipynb",
+    "02a": "02a_users_models_and_storage.ipynb",
+    "02b": "02b_users_over_http.ipynb",
     "03": "03_async.ipynb",
     "04a": "04a_dependency_injection.ipynb",
     "04b": "04b_sql_databases.ipynb",
