@@ -29,6 +29,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import FunctionType, ModuleType
 from typing import Final
 
 from coursekit.errors import CourseError
@@ -202,16 +203,91 @@ def _drop_bytecode(module_file: Path) -> None:
     Path(importlib.util.cache_from_source(str(module_file))).unlink(missing_ok=True)
 
 
-def _import_afresh(package_folder: Path) -> None:
+def _import_afresh(package_folder: Path) -> list[str]:
     # The package imports from its workspace, and a module imported before
     # the files changed would otherwise be used again by the next import.
     folder = str(package_folder.parent)
     if folder not in sys.path:
         sys.path.insert(0, folder)
     package = package_folder.name
+    old = _package_objects(package)
     for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
         del sys.modules[name]
     importlib.invalidate_caches()
+    return _refresh_names(old)
+
+
+#: Values a name may share with a module's attribute by chance (small ints
+#: and strings are interned): never rebound, and never stale in a way that
+#: matters, since they cannot change.
+_IMMUTABLE = (str, bytes, int, float, complex, bool, tuple, frozenset, type(None))
+
+
+def _package_objects(package: str) -> dict[int, tuple[str, str]]:
+    """Each object the package's imported modules hold: id -> (module, name)."""
+    objects: dict[int, tuple[str, str]] = {}
+    for module_name, module in list(sys.modules.items()):
+        if module is None or not (
+            module_name == package or module_name.startswith(package + ".")
+        ):
+            continue
+        objects.setdefault(id(module), (module_name, ""))
+        for attribute, value in vars(module).items():
+            if attribute.startswith("__") or isinstance(value, _IMMUTABLE):
+                continue
+            # What the module imported from elsewhere (FastAPI, Depends)
+            # stays what it is; instances and aliases (a router, SessionDep)
+            # may wrap the package's code, so they count as its own.
+            owner = getattr(
+                value,
+                "__name__" if isinstance(value, ModuleType) else "__module__",
+                None,
+            )
+            foreign = isinstance(value, ModuleType | type | FunctionType) and not (
+                isinstance(owner, str)
+                and (owner == package or owner.startswith(package + "."))
+            )
+            if not foreign:
+                objects.setdefault(id(value), (module_name, attribute))
+    return objects
+
+
+def _refresh_names(old: dict[int, tuple[str, str]]) -> list[str]:
+    # A notebook that ran `from my_app.deps import get_session` before the
+    # package was imported afresh holds the old function, which the new app
+    # does not know: an override keyed by it silently replaces nothing. So
+    # the kernel's names that point at the old package's objects are pointed
+    # at the new ones, as IPython's autoreload does for edited modules, and
+    # as silently: every import afresh makes new objects, so a note would
+    # follow every %%module cell of a lesson.
+    namespace = _user_namespace()
+    if namespace is None or not old:
+        return []
+    refreshed = []
+    for name, value in list(namespace.items()):
+        if name.startswith("_") or isinstance(value, _IMMUTABLE):
+            continue
+        origin = old.get(id(value))
+        if origin is None:
+            continue
+        module_name, attribute = origin
+        try:
+            module = importlib.import_module(module_name)
+            fresh = getattr(module, attribute) if attribute else module
+        except Exception:  # a broken or removed module: the old one stays
+            continue
+        if fresh is not value:
+            namespace[name] = fresh
+            refreshed.append(name)
+    return sorted(refreshed)
+
+
+def _user_namespace() -> dict[str, object] | None:
+    """The running notebook's variables, if this runs in IPython."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    namespace = getattr(shell, "user_ns", None)
+    return namespace if isinstance(namespace, dict) else None
 
 
 def catch_up(chapter: int | str, *, replace: bool = False) -> None:

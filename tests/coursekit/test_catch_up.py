@@ -7,6 +7,7 @@ my_app.main:app --reload` (which sees an edit) and tested by pytest.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import subprocess
@@ -322,3 +323,43 @@ def test_a_lesson_that_teaches_part_of_a_chapter_is_a_step_of_its_own(
     # Back to lesson 04a: the chapter's other files are moved aside.
     back = plan_catch_up("04a", replace=True)
     assert set(back.moved_aside) == set(rest.written)
+
+
+def test_names_imported_before_a_module_is_rewritten_follow_the_new_code(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In a notebook, `from my_app.deps import get_session` and then a
+    # `%%module` cell: the package imports afresh, and without a refresh the
+    # kernel's name would be the old function, which a new app never calls
+    # (an override keyed by it silently replaces nothing).
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from coursekit.catch_up import register_magic
+
+    shell = InteractiveShell.instance()
+    try:
+        # The module registered %%module when first imported, before this
+        # shell existed.
+        register_magic()
+        assert shell.run_cell("from coursekit import catch_up\ncatch_up(2)").success
+        assert shell.run_cell(
+            "from my_app.passwords import hash_password\n"
+            "from my_app.routers import root\n"
+            "from my_app.routers.users import EMAIL_TAKEN, create_router\n"
+            "from fastapi import FastAPI\n"
+            "mine = FastAPI()\n"
+        ).success
+        old = shell.user_ns["create_router"]
+        capsys.readouterr()
+        shell.run_cell("%%module extra.py\nVALUE = 1\n")
+        assert capsys.readouterr().out == "my_app/extra.py: written (1 line)\n"
+        users = importlib.import_module("my_app.routers.users")
+        assert shell.user_ns["create_router"] is users.create_router
+        assert shell.user_ns["create_router"] is not old
+        assert shell.user_ns["root"] is importlib.import_module("my_app.routers.root")
+        assert shell.user_ns["hash_password"].__module__ == "my_app.passwords"
+        # What is not the package's own stays as it was.
+        assert shell.user_ns["FastAPI"].__module__ == "fastapi.applications"
+        assert shell.user_ns["EMAIL_TAKEN"] == users.EMAIL_TAKEN
+    finally:
+        InteractiveShell.clear_instance()
