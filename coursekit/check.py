@@ -19,7 +19,12 @@ from typing import Any
 
 from coursekit.contracts.learner_tests import run_here
 from coursekit.contracts.registry import checks_for
-from coursekit.contracts.runner import SECRET_KEY_ENV, CheckResult, format_report
+from coursekit.contracts.runner import (
+    REDIS_URL_ENV,
+    SECRET_KEY_ENV,
+    CheckResult,
+    format_report,
+)
 from coursekit.errors import CourseError
 from coursekit.serve import LiveServer, running_servers, serve
 
@@ -104,7 +109,12 @@ def _server_for(app: Any) -> tuple[LiveServer, list[str], bool]:
 
 
 def _run_contract(
-    url: str, chapter: str, task: str | None, secret_key: str | None, timeout: float
+    url: str,
+    chapter: str,
+    task: str | None,
+    secret_key: str | None,
+    timeout: float,
+    redis_url: str | None = None,
 ) -> list[CheckResult]:
     command = [sys.executable, "-m", "coursekit.contracts", chapter, "--url", url]
     command += ["--json"] + (["--task", task] if task else [])
@@ -115,6 +125,8 @@ def _run_contract(
     env = dict(os.environ, PYTHONIOENCODING="utf-8")
     if secret_key is not None:
         env[SECRET_KEY_ENV] = secret_key
+    if redis_url is not None:
+        env[REDIS_URL_ENV] = redis_url
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, env=env, timeout=timeout
@@ -151,6 +163,7 @@ def check(
     *,
     app: Any = None,
     secret_key: str | None = None,
+    redis_url: str | None = None,
     timeout: float = RUN_TIMEOUT,
     own_tests: bool = True,
     tests: Mapping[str, Any] | None = None,
@@ -163,6 +176,8 @@ def check(
         app: the app to check; by default the notebook's variable ``app``.
         secret_key: the key your app signs tokens with (chapter 05), so the
             checks can sign an expired token of their own.
+        redis_url: the Redis your app uses (chapter 07), so the checks can
+            look into it; by default ``$REDIS_URL``, as the settings read it.
         timeout: seconds the whole run may take.
         own_tests: also grade the tests the chapter's exercise asks you to
             write (``test_docs``, ...), found among the notebook's variables.
@@ -194,7 +209,9 @@ def check(
         target = _learner_app() if app is None else app
         server, notes, started = _server_for(target)
         try:
-            results = _run_contract(server.url, chapter_id, task, secret_key, timeout)
+            results = _run_contract(
+                server.url, chapter_id, task, secret_key, timeout, redis_url
+            )
         finally:
             if started:
                 server.stop()

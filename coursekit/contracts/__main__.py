@@ -21,6 +21,7 @@ from typing import NoReturn
 from coursekit.contracts.registry import checks_for
 from coursekit.contracts.runner import (
     CHECK_TIMEOUT,
+    REDIS_URL_ENV,
     SECRET_KEY_ENV,
     ServerUnreachable,
     format_report,
@@ -43,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m coursekit.contracts",
         description="Check a live server against a chapter's contract.",
     )
-    parser.add_argument("chapter", help="chapter number: 01 to 06")
+    parser.add_argument("chapter", help="chapter number: 01 to 07")
     parser.add_argument("--url", help="base URL of the server to check")
     parser.add_argument("--task", help="run only the checks of this task")
     parser.add_argument(
@@ -54,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get(SECRET_KEY_ENV),
         help="the server's SECRET_KEY, for checks that sign their own tokens "
         f"(default: ${SECRET_KEY_ENV}, which keeps it off the command line)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get(REDIS_URL_ENV),
+        help="the Redis the app uses, for the checks that look into it "
+        f"(default: ${REDIS_URL_ENV}, as the app's settings read it)",
     )
     parser.add_argument(
         "--files",
@@ -117,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         secret_key=args.secret_key,
         timeout=args.timeout,
         files=StoredFiles(args.files) if args.files else None,
+        redis_url=args.redis_url,
     )
     if args.json:
         report = {

@@ -104,6 +104,11 @@ class Check:
         return "files" in inspect.signature(self.func).parameters
 
     @property
+    def needs_redis(self) -> bool:
+        """True when the check also talks to the Redis the app uses (``redis_url``)."""
+        return "redis_url" in inspect.signature(self.func).parameters
+
+    @property
     def is_mutant(self) -> bool:
         """True for a mutant, graded by running the learner's own test."""
         return self.kind == "mutant"

@@ -51,6 +51,8 @@ __all__ = [
 CHECK_TIMEOUT = 30.0
 #: The environment variable the CLI reads the server's signing key from.
 SECRET_KEY_ENV = "COURSEKIT_SECRET_KEY"
+#: Where the app finds its Redis (chapter 07's settings), and so the checks.
+REDIS_URL_ENV = "REDIS_URL"
 #: Seconds one request may take (a wrong server may wait up to 5 s on purpose).
 REQUEST_TIMEOUT = 10.0
 
@@ -183,12 +185,15 @@ def run_check(
     request_timeout: float = REQUEST_TIMEOUT,
     uds: str | None = None,
     files: StoredFiles | None = None,
+    redis_url: str | None = None,
 ) -> CheckResult:
     """Run one check against ``base_url``; never raises.
 
     With ``uds``, requests go to the server on that Unix socket (``base_url``
     then only names the host, e.g. ``http://localhost``). ``files`` are
-    where the app writes, for the checks that read them (``needs_files``).
+    where the app writes, for the checks that read them (``needs_files``);
+    ``redis_url`` the Redis the app uses, for the checks that look into it
+    (``needs_redis``).
     """
     result = CheckResult(
         id=check.id,
@@ -215,6 +220,13 @@ def run_check(
             "or coursekit grade"
         )
         return result
+    if check.needs_redis and not redis_url:
+        result.status, result.points = "skipped", 0
+        result.message = (
+            "looks into the Redis your app uses: give check() its URL "
+            f"(redis_url=..., or set ${REDIS_URL_ENV}), as your app's settings have it"
+        )
+        return result
     recorder = _Recorder()
     client = _client(base_url, recorder, request_timeout, uds)
     kwargs: dict[str, Any] = (
@@ -222,6 +234,8 @@ def run_check(
     )
     if check.needs_files:
         kwargs["files"] = files
+    if check.needs_redis:
+        kwargs["redis_url"] = redis_url
     outcome: list[BaseException | None] = []
     routes: set[str] = set()
 
@@ -305,6 +319,7 @@ def run_checks(
     timeout: float = CHECK_TIMEOUT,
     request_timeout: float = REQUEST_TIMEOUT,
     files: StoredFiles | None = None,
+    redis_url: str | None = None,
 ) -> list[CheckResult]:
     """Run a chapter's checks (or one task's) in order against ``base_url``.
 
@@ -321,6 +336,8 @@ def run_checks(
         request_timeout: seconds each HTTP request may take.
         files: the folders the app writes to, for the checks that read what
             it stored; without them those checks are skipped.
+        redis_url: the Redis the app uses, for the checks that look into it;
+            without it they are skipped.
 
     Raises:
         UnknownChapter, UnknownTask: nothing to run (ValueError subclasses).
@@ -335,6 +352,7 @@ def run_checks(
             timeout=timeout,
             request_timeout=request_timeout,
             files=files,
+            redis_url=redis_url,
         )
         for check in checks
     ]
