@@ -16,7 +16,9 @@ real Redis restarts under a running service.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import sys
 import tempfile
 import weakref
@@ -214,9 +216,23 @@ class RedisServer:
         """Its recent output, oldest first."""
         return "" if self._process is None else self._process.logs()
 
+    def pause(self) -> None:
+        """Freeze it (SIGSTOP): connections open, nothing answered, as a stuck
+        server behaves; ``resume()`` thaws it."""
+        if self.running:
+            assert self._process is not None
+            os.kill(self._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server go on (SIGCONT)."""
+        if self.running:
+            assert self._process is not None
+            os.kill(self._process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         """Stop it; a temporary folder is removed. Safe to call twice."""
         if self._process is not None:
+            self.resume()  # a frozen server would not act on SIGTERM
             self._process.stop()
         if self._temporary:
             shutil.rmtree(self.folder, ignore_errors=True)

@@ -58,6 +58,22 @@ def test_stop_then_start_again_on_the_same_port(server: service.RedisServer) -> 
         assert client.ping() is True
 
 
+def test_paused_it_does_not_answer_until_resumed(server: service.RedisServer) -> None:
+    server.pause()
+    with server.client(timeout=0.2) as client:
+        with pytest.raises(redis_py.TimeoutError):
+            client.ping()
+        server.resume()
+        assert client.ping() is True
+
+
+def test_a_paused_server_still_stops(server: service.RedisServer) -> None:
+    server.pause()
+    server.stop()
+    assert not server.running
+    assert not port_answers(server.port)
+
+
 def test_a_temporary_folder_is_removed_at_stop() -> None:
     with start_or_skip(service.redis) as server:
         folder = server.folder
