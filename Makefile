@@ -62,12 +62,14 @@ lab: $(STAMP)
 	@$(BIN)/python -m coursekit.lab --ServerApp.root_dir="$(CURDIR)" \
 	  --LabApp.default_url=/lab/tree/$(START_PAGE) $(ALLOW_ROOT) $(LAB_ARGS)
 
-# The browser tests need Chromium, the grading sandbox's tests bubblewrap:
-# found, or installed with apt-get where we run as root (CI, containers),
-# else they are skipped (CI: they fail).
+# The browser tests need Chromium, the grading sandbox's tests bubblewrap,
+# the production chapter's tests PostgreSQL, Redis and nginx: found, or
+# installed with apt-get where we run as root (CI, containers), else they are
+# skipped (CI: they fail).
 test: $(TEST_STAMP)
 	@$(BIN)/python tests/browser/chromium.py
 	@$(BIN)/python tests/bubblewrap.py
+	@$(BIN)/python tests/servers.py
 	@$(BIN)/python -m pytest --numprocesses=$(PYTEST_JOBS) --dist=loadfile $(PYTEST_ARGS)
 
 # Benchmarks, outside `make test`: several runs of each measurement, side by

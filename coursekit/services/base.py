@@ -220,7 +220,8 @@ atexit.register(stop_all)
 
 def reachable_by(folder: Path, user: pwd.struct_passwd) -> bool:
     """Whether ``user`` can reach ``folder`` (search every folder above it)."""
-    for parent in [*reversed(folder.resolve().parents)]:
+    folder = folder.resolve()
+    for parent in [*reversed(folder.parents), folder]:
         info = parent.stat()
         if info.st_uid == user.pw_uid:
             allowed = info.st_mode & 0o100
