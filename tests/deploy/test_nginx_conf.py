@@ -1,0 +1,220 @@
+"""deploy/nginx.conf, rendered for loopback, in front of real uvicorn servers."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from coursekit.process import ProcessServer, serve_process
+from coursekit.services.nginx import NginxServer, nginx
+from tests.servers import start_or_skip
+
+HERE = Path(__file__).resolve().parent
+CONFIG = (HERE.parents[1] / "deploy" / "nginx.conf").read_text(encoding="utf-8")
+REQUESTS = 50
+#: A loopback address other than nginx's own, for the client: Linux routes
+#: all of 127.0.0.0/8 to lo, so the app can tell the client from the proxy.
+CLIENT_ADDRESS = "127.0.0.2"
+
+
+def recorder(*uvicorn_args: str) -> ProcessServer:
+    return serve_process(
+        "recorder_app:app",
+        app_dir=HERE,
+        health_path="/_seen",
+        uvicorn_args=uvicorn_args,
+        show=False,
+    )
+
+
+def seen(app: ProcessServer, path: str) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = httpx.get(app.url + "/_seen").json()
+    return [record for record in records if record["path"] == path]
+
+
+@pytest.fixture(scope="module")
+def app() -> Iterator[ProcessServer]:
+    # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default and then
+    # reports port 0: without it, the app sees each TCP connection's port.
+    with recorder("--no-proxy-headers") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def proxy(app: ProcessServer) -> Iterator[NginxServer]:
+    with start_or_skip(lambda: nginx(CONFIG, upstream=app.url)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def course_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessServer]:
+    folder = tmp_path_factory.mktemp("course_app")
+    env = {
+        "DATABASE_URL": f"sqlite:///{folder / 'course.db'}",
+        "SECRET_KEY": "a-test-key-that-is-long-enough-for-hs256",
+    }
+    # With the access log: a line per request the app saw.
+    with serve_process(
+        "course_app.main:app",
+        app_dir=HERE.parents[1],
+        env=env,
+        health_path="/health",
+        uvicorn_args=["--access-log"],
+        show=False,
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def course_proxy(course_app: ProcessServer) -> Iterator[NginxServer]:
+    with start_or_skip(lambda: nginx(CONFIG, upstream=course_app.url)) as server:
+        yield server
+
+
+def upstream_connections(proxy: NginxServer, app: ProcessServer, path: str) -> int:
+    """How many TCP connections the app saw for ``REQUESTS`` requests via nginx."""
+    with httpx.Client() as client:  # one keep-alive connection to nginx
+        for _ in range(REQUESTS):
+            assert client.get(proxy.url + path).status_code == 200
+    records = seen(app, path)
+    assert len(records) == REQUESTS
+    return len({tuple(record["client"]) for record in records})
+
+
+def test_connections_to_the_app_are_reused(
+    proxy: NginxServer, app: ProcessServer
+) -> None:
+    connections = upstream_connections(proxy, app, "/keepalive")
+    print(f"{REQUESTS} requests through nginx: {connections} upstream connections")
+    assert connections <= 3
+
+
+def test_without_keepalive_every_request_opens_a_connection(
+    app: ProcessServer,
+) -> None:
+    # The contrast, and the proof that the test above can fail.
+    config, removed = re.subn(r"^\s*keepalive \d+;$", "", CONFIG, flags=re.MULTILINE)
+    assert removed == 1
+    with start_or_skip(lambda: nginx(config, upstream=app.url)) as plain:
+        connections = upstream_connections(plain, app, "/no-keepalive")
+    print(f"{REQUESTS} requests without keepalive: {connections} connections")
+    assert connections > REQUESTS * 0.9
+
+
+def test_nginx_compresses_and_the_app_is_asked_for_identity(
+    proxy: NginxServer, app: ProcessServer
+) -> None:
+    direct = httpx.get(app.url + "/big").content
+    # Read the bytes on the wire: httpx would decompress them.
+    with httpx.stream(
+        "GET", proxy.url + "/big", headers={"Accept-Encoding": "gzip"}
+    ) as response:
+        wire = b"".join(response.iter_raw())
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.headers["vary"] == "Accept-Encoding"
+    assert gzip.decompress(wire) == direct
+    print(f"/big: {len(direct):,} bytes from the app, {len(wire):,} from nginx")
+    assert len(wire) < len(direct) / 4
+    # The app was not asked to compress: compression happens in one place.
+    assert "accept-encoding" not in seen(app, "/big")[-1]["headers"]
+
+
+def test_small_responses_are_not_compressed(proxy: NginxServer) -> None:
+    response = httpx.get(proxy.url + "/small", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in response.headers  # below gzip_min_length
+
+
+def test_the_catalogue_is_served_from_the_proxy_cache(
+    course_proxy: NginxServer, course_app: ProcessServer
+) -> None:
+    def app_saw() -> int:
+        return course_app.logs().count('"GET /catalogue HTTP/1.1" 200')
+
+    before = app_saw()
+    first = httpx.get(course_proxy.url + "/catalogue")
+    second = httpx.get(course_proxy.url + "/catalogue")
+    assert first.headers["x-cache-status"] == "MISS"
+    assert second.headers["x-cache-status"] == "HIT"
+    assert second.content == first.content
+    assert second.headers["cache-control"] == "public, max-age=60"
+    assert app_saw() == before + 1
+    # The client's own copy is checked against the cached ETag: 304, no body.
+    again = httpx.get(
+        course_proxy.url + "/catalogue",
+        headers={"If-None-Match": first.headers["etag"]},
+    )
+    assert again.status_code == 304
+    assert again.headers["x-cache-status"] == "HIT"
+    assert app_saw() == before + 1
+
+
+def test_other_paths_are_not_cached(course_proxy: NginxServer) -> None:
+    response = httpx.get(course_proxy.url + "/health")
+    assert response.json() == {"status": "ok", "database": "ok"}
+    assert "x-cache-status" not in response.headers
+
+
+def test_the_app_s_redirects_keep_the_proxy_s_host_and_port(
+    course_proxy: NginxServer,
+) -> None:
+    response = httpx.get(course_proxy.url + "/users")
+    assert response.status_code == 307
+    assert response.headers["location"] == course_proxy.url + "/users/"
+
+
+def client_seen_by_app(*uvicorn_args: str) -> dict[str, Any]:
+    app = recorder(*uvicorn_args)
+    with app, start_or_skip(lambda: nginx(CONFIG, upstream=app.url)) as proxy:
+        transport = httpx.HTTPTransport(local_address=CLIENT_ADDRESS)
+        with httpx.Client(transport=transport) as client:
+            client.get(proxy.url + "/who")
+        (record,) = seen(app, "/who")
+        record["proxy_port"] = proxy.port
+    return record
+
+
+def test_the_app_sees_the_real_client_when_it_trusts_the_proxy() -> None:
+    record = client_seen_by_app("--proxy-headers", "--forwarded-allow-ips", "127.0.0.1")
+    assert record["client"][0] == CLIENT_ADDRESS
+    assert record["scheme"] == "http"
+    assert record["headers"]["host"] == f"127.0.0.1:{record['proxy_port']}"
+    assert record["headers"]["x-forwarded-for"] == CLIENT_ADDRESS
+    assert record["headers"]["x-forwarded-proto"] == "http"
+
+
+def test_the_app_sees_the_proxy_without_proxy_headers() -> None:
+    record = client_seen_by_app("--no-proxy-headers")
+    assert record["client"][0] == "127.0.0.1"
+    # The header arrived; only the app did not believe it.
+    assert record["headers"]["x-forwarded-for"] == CLIENT_ADDRESS
+
+
+def test_the_app_sees_the_proxy_when_it_trusts_other_addresses() -> None:
+    record = client_seen_by_app("--proxy-headers", "--forwarded-allow-ips", "10.0.0.1")
+    assert record["client"][0] == "127.0.0.1"
+
+
+def test_a_stopped_app_gives_a_json_502_and_the_error_log_says_why() -> None:
+    app = recorder()
+    with app, start_or_skip(lambda: nginx(CONFIG, upstream=app.url)) as proxy:
+        assert httpx.get(proxy.url + "/up").status_code == 200
+        app.stop()
+        response = httpx.get(proxy.url + "/down")
+        assert response.status_code == 502
+        assert response.headers["content-type"] == "application/json"
+        assert response.json() == {
+            "detail": "Bad gateway: the app server is not answering"
+        }
+        assert "connect() failed (111: Connection refused)" in proxy.error_log()
+        assert "upstream_status=502" in proxy.access_log()
+
+
+def test_the_proxy_answers_its_own_health_check(proxy: NginxServer) -> None:
+    response = httpx.get(proxy.url + "/nginx-health")
+    assert (response.status_code, response.text) == (200, "ok\n")
