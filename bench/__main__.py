@@ -28,6 +28,7 @@ SECTIONS: dict[str, str] = {
     "live_server": "3. The live server in a kernel: serve() and stop()",
     "notebooks": "4. The course as CI sees it",
     "grading": "5. Grading throughput",
+    "production": "6. The production stack of chapter 07",
 }
 
 RESULTS = Path(__file__).with_name("RESULTS.md")

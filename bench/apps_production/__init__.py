@@ -1,0 +1,1 @@
+"""Apps that ``bench.production`` serves in processes of their own."""

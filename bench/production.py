@@ -1,0 +1,450 @@
+"""Section 6: the production stack of chapter 07, each piece against its absence.
+
+course_app after chapter 06 (``bench.apps_production``) is served in
+processes of its own (``coursekit.process``) next to real servers on
+loopback (``coursekit.services``: PostgreSQL, ...) and driven by
+``coursekit.load.run_load`` (wrk when installed, else locust). As in
+``bench.configs``, both servers of a pair run at once and the runs alternate
+between them (A, B, B, A, ...); every ratio pairs run i of one side with run
+i of the other (``bench.stats.ratios``). Every server's answer is checked
+before any load, and a run with a failed or non-2xx request stops the
+section.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bench.context import Context
+from bench.stats import Row, Sample, ratios
+
+__all__ = ["NOTES", "ProductionBenchError", "run"]
+
+SECTION = "production"
+ROOT = Path(__file__).resolve().parent.parent
+#: Concurrent keep-alive connections of every load run.
+CONNECTIONS = 64
+#: Users signed up through ``POST /users/`` in every database before the
+#: load; the load reads the one in the middle.
+SEED_USERS = 300
+#: Sign-ups sent at once (argon2 hashing is most of their time).
+SEED_CONCURRENCY = 8
+#: Seconds per measured run, and of unmeasured load per server first.
+DURATION = 2.0
+QUICK_DURATION = 0.5
+WARM_UP = 1.0
+#: The PostgreSQL server's connection limit: a NullPool worker opens one
+#: connection per request in flight (up to its 40 threads), a pooled one up
+#: to DB_POOL_SIZE + DB_MAX_OVERFLOW (15).
+PG_MAX_CONNECTIONS = 200
+#: One worker's uvicorn settings, spelled out so that a missing uvloop or
+#: httptools fails loudly instead of falling back.
+UVICORN_ARGS = ("--loop", "uvloop", "--http", "httptools")
+#: The apps, as ``module:attribute`` for uvicorn and gunicorn.
+APP = "bench.apps_production.ch06:app"
+NULLPOOL_APP = "bench.apps_production.nullpool:app"
+#: gunicorn's worker class for ASGI apps (the uvicorn-worker package).
+GUNICORN_WORKER = "uvicorn_worker.UvicornWorker"
+WORKERS = 2
+
+NOTES = f"""\
+How this section measures. Every server is course_app's `create_app(upto=6)`
+(`{APP}`, settings from the environment) in processes of its own, one worker
+unless a row says otherwise, with uvicorn's `{" ".join(UVICORN_ARGS)}`. Before
+any load, {SEED_USERS} users sign up through `POST /users/` in each database,
+and every server must answer `GET /users/{{id}}` with the user signed up under
+that id. The load generator (wrk, {CONNECTIONS} keep-alive connections; locust
+when wrk is missing) runs on the same machine as the servers, so the numbers
+are what the stack does while sharing the CPU with its client. Runs alternate
+between the two sides of a pair; a run with any failed or non-2xx response
+stops the section.
+
+- *PostgreSQL against SQLite*: `GET /users/{{id}}` (one primary-key read, a
+  `def` route) with `DATABASE_URL` on a SQLite file and on a PostgreSQL
+  server on loopback (`coursekit.services.postgres`, fsync off), both with
+  course_app's pool (`DB_POOL_SIZE` 5, overflow 10). The same row is read
+  every time, so both databases serve it from memory: this is the cost of
+  the driver and the round trip, not of the disk.
+- *Pool against a connection per request*: the same read on PostgreSQL with
+  course_app's pool and with SQLAlchemy's `NullPool`
+  (`{NULLPOOL_APP}`: course_app has no setting for it, so that module swaps
+  the engine before the app starts). "connections opened" is the growth of
+  the server's own count of sessions (`pg_stat_database.sessions`) for the
+  side's database during a measured run; NullPool must open at least one per
+  request counted, or the section stops.
+- *gunicorn against uvicorn*: {WORKERS} workers each, `gunicorn -k
+  {GUNICORN_WORKER}` against `uvicorn --workers {WORKERS}`, on PostgreSQL.
+  The worker runs uvicorn's own server with its defaults (uvloop and
+  httptools when installed, as they are here): gunicorn only manages the
+  processes, so expect about 1.0x.
+"""
+
+
+class ProductionBenchError(RuntimeError):
+    """A measurement of this section cannot be trusted; the message says why."""
+
+
+@dataclass
+class _Side:
+    """One side of a pair: a server, a path, request headers, its runs."""
+
+    label: str
+    server: object  # coursekit.process.ProcessServer
+    path: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: Called around every measured run: returns a count (connections
+    #: opened so far), so that the run's share is after minus before.
+    counter: Callable[[], int] | None = None
+    rps: list[float] = field(default_factory=list)
+    requests: list[int] = field(default_factory=list)
+    counted: list[int] = field(default_factory=list)
+
+
+def _settle(server: object, limit: float = 5.0) -> None:
+    """Wait until the server is idle: requests queued when the load generator
+    stopped must not be served during the other side's run."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = server.cpu_seconds()  # type: ignore[attr-defined]
+        time.sleep(0.1)
+        if server.cpu_seconds() - before < 0.02:  # type: ignore[attr-defined]
+            return
+
+
+def _load(ctx: Context, side: _Side, seconds: float, *, measure: bool = True) -> None:
+    from coursekit.load import run_load
+
+    server = side.server
+    url = server.url + side.path  # type: ignore[attr-defined]
+    before = side.counter() if side.counter is not None else 0
+    result = run_load(
+        url, users=CONNECTIONS, duration=seconds, headers=side.headers, tool="auto"
+    )
+    if result.failures or result.requests == 0:
+        raise ProductionBenchError(
+            f"{side.label}: {result.failures} of {result.requests} requests to "
+            f"{side.path} failed or were not 2xx ({result.tool}); the numbers "
+            "would not be comparable"
+        )
+    _settle(server)
+    if not measure:
+        ctx.log(f"  {side.label}: warm-up {result.rps:,.0f} req/s")
+        return
+    side.rps.append(result.rps)
+    side.requests.append(result.requests)
+    extra = ""
+    if side.counter is not None:
+        opened = side.counter() - before
+        side.counted.append(opened)
+        extra = f", {opened:,} connections opened"
+    ctx.log(
+        f"  {side.label}: {result.rps:,.0f} req/s, p99 {result.p99_ms:.0f} ms"
+        f"{extra} ({result.tool})"
+    )
+
+
+def _alternate(ctx: Context, a: _Side, b: _Side, seconds: float) -> None:
+    for side in (a, b):
+        _load(ctx, side, WARM_UP, measure=False)
+    for round_ in range(ctx.repeats):
+        ctx.log(f"  round {round_ + 1} of {ctx.repeats}")
+        # Alternate which side goes first, so neither always follows the other.
+        first, second = (a, b) if round_ % 2 == 0 else (b, a)
+        _load(ctx, first, seconds)
+        _load(ctx, second, seconds)
+
+
+# -- servers -------------------------------------------------------------------
+
+
+def _require_fast_parsers() -> None:
+    """uvicorn's ``auto`` (what gunicorn's worker uses) must mean uvloop and
+    httptools, as ``UVICORN_ARGS`` does, or the pair compares two settings."""
+    missing = [
+        m for m in ("uvloop", "httptools") if importlib.util.find_spec(m) is None
+    ]
+    if missing:
+        raise ProductionBenchError(
+            f"{', '.join(missing)} not installed: uvicorn would fall back to "
+            "asyncio/h11 and the gunicorn pair would not compare like with like"
+        )
+
+
+def _serve_uvicorn(
+    ctx: Context, name: str, target: str, env: dict[str, str], workers: int = 1
+) -> object:
+    from coursekit.process import serve_process
+
+    server = serve_process(
+        target,
+        app_dir=ROOT,
+        workers=workers,
+        env=env,
+        uvicorn_args=list(UVICORN_ARGS),
+        show=False,
+    )
+    ctx.log(f"  server {name}: {server.command_line}")
+    return server
+
+
+def _serve_gunicorn(
+    ctx: Context, name: str, target: str, env: dict[str, str], workers: int
+) -> object:
+    """gunicorn with uvicorn's worker, as a ``coursekit.process.ProcessServer``.
+
+    ``serve_process`` runs uvicorn only; the ProcessServer it returns runs any
+    command and counts workers by uvicorn's "Application startup complete."
+    lines, which UvicornWorker prints too. gunicorn announces its address in
+    its own words, so the port is chosen here and the URL set before waiting.
+    """
+    import os
+
+    from coursekit.process import ProcessServer
+    from coursekit.services.base import HOST, free_port
+
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        target,
+        "--worker-class",
+        GUNICORN_WORKER,
+        "--workers",
+        str(workers),
+        "--bind",
+        f"{HOST}:{port}",
+        "--log-level",
+        "info",
+        # gunicorn 27 opens a control socket in the home folder by default;
+        # two servers would share it.
+        "--no-control-socket",
+    ]
+    server = ProcessServer(
+        command,
+        workers=workers,
+        app_dir=ROOT,
+        env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+    )
+    server.port = port
+    server.url = f"http://{HOST}:{port}"
+    server._wait_ready(30.0, "/")  # stops the server if it fails
+    ctx.log(f"  server {name}: {server.command_line}")
+    return server
+
+
+def _sign_up(server: object, count: int) -> list[dict[str, object]]:
+    """Sign up ``count`` users through the API; what it answered, by id."""
+    url = server.url  # type: ignore[attr-defined]
+
+    def one(n: int) -> dict[str, object]:
+        body = {
+            "name": f"User {n}",
+            "email": f"user{n}@example.com",
+            "password": f"password-{n}",
+        }
+        response = client.post(url + "/users/", json=body)
+        if response.status_code != 201:
+            raise ProductionBenchError(
+                f"POST /users/ answered {response.status_code}: {response.text[:200]}"
+            )
+        return response.json()
+
+    with (
+        httpx.Client(timeout=30.0, trust_env=False) as client,
+        ThreadPoolExecutor(SEED_CONCURRENCY) as pool,
+    ):
+        users = list(pool.map(one, range(count)))
+    return sorted(users, key=lambda user: int(str(user["id"])))
+
+
+def _check_user(server: object, label: str, user: Mapping[str, object]) -> None:
+    url = f"{server.url}/users/{user['id']}"  # type: ignore[attr-defined]
+    response = httpx.get(url, timeout=10.0, trust_env=False)
+    if response.status_code != 200 or response.json() != dict(user):
+        raise ProductionBenchError(
+            f"{label}: GET /users/{user['id']} answered {response.status_code} "
+            f"{response.text[:200]!r}, expected {dict(user)!r}"
+        )
+
+
+def _sessions(db: object, database: str) -> Callable[[], int]:
+    """A counter of the connections ever opened to ``database``.
+
+    PostgreSQL counts sessions per database (``pg_stat_database.sessions``,
+    PostgreSQL 14 and later); a backend reports its own at its first
+    transaction, and a NullPool connection's when it closes, so two equal
+    readings a moment apart mean every connection of the run is counted.
+    """
+
+    def read() -> int:
+        sql = f"SELECT sessions FROM pg_stat_database WHERE datname = '{database}'"
+        value = db.query(sql)  # type: ignore[attr-defined]
+        if value is None or value == "":
+            raise ProductionBenchError(
+                f"PostgreSQL did not say how many sessions {database} had"
+            )
+        return int(value)
+
+    def count() -> int:
+        last = read()
+        for _ in range(20):
+            time.sleep(0.2)
+            now = read()
+            if now == last:
+                return now
+            last = now
+        return last
+
+    return count
+
+
+@contextlib.contextmanager
+def _postgres_stack(
+    ctx: Context, folder: Path, secret: str
+) -> Iterator[dict[str, object]]:
+    """PostgreSQL with one database per server that counts connections, the
+    SQLite server, and the servers that read from PostgreSQL."""
+    from coursekit.services.postgres import postgres
+
+    _require_fast_parsers()
+    with contextlib.ExitStack() as stack:
+        db = stack.enter_context(postgres(max_connections=PG_MAX_CONNECTIONS))
+        ctx.log(f"  PostgreSQL {db.version()} on port {db.port}")
+        common = {"SECRET_KEY": secret, "CACHE_TTL_SECONDS": "60"}
+
+        def url(database: str) -> str:
+            db.query(f"CREATE DATABASE {database}")
+            return db.url("psycopg", database=database)
+
+        plans = {
+            "sqlite": (APP, f"sqlite:///{folder / 'bench.db'}", 1, "uvicorn"),
+            "pooled": (APP, url("pooled"), 1, "uvicorn"),
+            "nullpool": (NULLPOOL_APP, url("nullpool"), 1, "uvicorn"),
+            "uvicorn2": (APP, url("workers"), WORKERS, "uvicorn"),
+            "gunicorn2": (APP, db.url("psycopg", database="workers"), WORKERS, "g"),
+        }
+        servers: dict[str, object] = {"db": db}
+        for name, (target, database_url, workers, kind) in plans.items():
+            env = {**common, "DATABASE_URL": database_url}
+            serve = _serve_uvicorn if kind == "uvicorn" else _serve_gunicorn
+            server = serve(ctx, name, target, env, workers)
+            stack.callback(server.stop)  # type: ignore[attr-defined]
+            servers[name] = server
+        yield servers
+
+
+def run(ctx: Context) -> Iterable[Row]:
+    seconds = QUICK_DURATION if ctx.quick else DURATION
+    rows: list[Row] = []
+
+    def row(what: str, sample: Sample, note: str = "") -> None:
+        rows.append(Row(SECTION, what, sample, None, note))
+
+    secret = secrets.token_urlsafe(32)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-production-") as folder,
+        _postgres_stack(ctx, Path(folder), secret) as servers,
+    ):
+        db = servers["db"]
+        # Every database gets its users through the API; the servers that
+        # share a database (the two with workers) must both answer for them.
+        ctx.log(f"  signing up {SEED_USERS} users in each database")
+        seeded = {
+            name: _sign_up(servers[name], SEED_USERS)
+            for name in ("sqlite", "pooled", "nullpool", "uvicorn2")
+        }
+        seeded["gunicorn2"] = seeded["uvicorn2"]
+        target = {name: users[len(users) // 2] for name, users in seeded.items()}
+        for name, user in target.items():
+            _check_user(servers[name], name, user)
+
+        def side(label: str, name: str, counter: bool = False) -> _Side:
+            database = {"pooled": "pooled", "nullpool": "nullpool"}.get(name)
+            return _Side(
+                label,
+                servers[name],
+                f"/users/{target[name]['id']}",
+                counter=_sessions(db, database) if counter and database else None,
+            )
+
+        # -- 1. PostgreSQL against SQLite ---------------------------------
+        ctx.log("pair: SQLite / PostgreSQL, GET /users/{id}")
+        sqlite = side("SQLite", "sqlite")
+        pg = side("PostgreSQL", "pooled")
+        _alternate(ctx, sqlite, pg, seconds)
+        row("GET /users/{id}, SQLite file", Sample(sqlite.rps, "req/s"))
+        row("GET /users/{id}, PostgreSQL (pool)", Sample(pg.rps, "req/s"))
+        row(
+            "PostgreSQL / SQLite, req/s",
+            ratios(pg.rps, sqlite.rps),
+            note="one worker each; the same row every time (both from memory)",
+        )
+
+        # -- 2. a pool against a connection per request ---------------------
+        ctx.log("pair: pool / NullPool on PostgreSQL, GET /users/{id}")
+        pooled = side("pool", "pooled", counter=True)
+        null = side("NullPool", "nullpool", counter=True)
+        _alternate(ctx, pooled, null, seconds)
+        for opened, answered in zip(null.counted, null.requests, strict=True):
+            if opened < answered:
+                raise ProductionBenchError(
+                    f"NullPool: {opened} connections opened for {answered} "
+                    "requests; a connection per request opens at least one each, "
+                    "so the count (or the app) is wrong"
+                )
+        row("GET /users/{id}, PostgreSQL, pool", Sample(pooled.rps, "req/s"))
+        row("GET /users/{id}, PostgreSQL, NullPool", Sample(null.rps, "req/s"))
+        row(
+            "pool / NullPool, req/s",
+            ratios(pooled.rps, null.rps),
+            note="DB_POOL_SIZE 5 + overflow 10 against a connection per session",
+        )
+        row(
+            "connections opened per run, pool",
+            Sample(pooled.counted, ""),
+            note="pg_stat_database.sessions during a measured run",
+        )
+        row(
+            "connections opened per run, NullPool",
+            Sample(null.counted, ""),
+            note="at least one per request, checked",
+        )
+        row(
+            "connections opened per request, NullPool",
+            Sample(
+                [o / r for o, r in zip(null.counted, null.requests, strict=True)], ""
+            ),
+            note="over 1: requests outside the measured window count too",
+        )
+
+        # -- 3. gunicorn against uvicorn --------------------------------------
+        ctx.log(f"pair: uvicorn --workers {WORKERS} / gunicorn, GET /users/{{id}}")
+        uvicorn2 = side(f"uvicorn --workers {WORKERS}", "uvicorn2")
+        gunicorn2 = side(f"gunicorn -k UvicornWorker -w {WORKERS}", "gunicorn2")
+        _alternate(ctx, uvicorn2, gunicorn2, seconds)
+        row(
+            f"GET /users/{{id}}, uvicorn --workers {WORKERS}",
+            Sample(uvicorn2.rps, "req/s"),
+        )
+        row(
+            f"GET /users/{{id}}, gunicorn -k {GUNICORN_WORKER} -w {WORKERS}",
+            Sample(gunicorn2.rps, "req/s"),
+        )
+        row(
+            "gunicorn / uvicorn, req/s",
+            ratios(gunicorn2.rps, uvicorn2.rps),
+            note="the same uvicorn server underneath: about 1.0x",
+        )
+    return rows
