@@ -72,6 +72,12 @@ CHAPTER_FILES: Final[Mapping[int, tuple[str, ...]]] = MappingProxyType(
             "routers/catalogue.py",
             "routers/stats.py",
         ),
+        # Redis shared by the workers: the cache, the login limiter.
+        7: (
+            "redis_client.py",
+            "shared_cache.py",
+            "rate_limit.py",
+        ),
     }
 )
 

@@ -41,6 +41,16 @@ class Settings(BaseSettings):
     # Recycle connections before common server-side idle timeouts (MySQL: 8 h,
     # many cloud proxies: less) close them under our feet; -1 turns it off.
     db_pool_recycle: int = Field(default=1800, ge=-1)
+    # Chapter 7: a Redis that the workers (and several apps) share, e.g.
+    # redis://127.0.0.1:6379/0. Unset, each worker keeps its own cache and
+    # logins are not limited, as in chapter 6: Redis is for production.
+    redis_url: str | None = None
+    # Keys in Redis start with this, so that apps sharing one Redis (the
+    # reference and a learner's copy, two deployments) keep apart.
+    redis_key_prefix: str = Field(default=f"{__package__}:", min_length=1)
+    # Chapter 7 (with REDIS_URL): login attempts allowed per client address
+    # and username in a minute; enough for typos, too few to guess passwords.
+    login_attempts_per_minute: int = Field(default=5, ge=1)
 
     @field_validator("secret_key")
     @classmethod

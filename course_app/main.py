@@ -6,11 +6,12 @@ imported inside that chapter's part of `create_app`, so that building
 chapter N needs only the files of chapters 1 to N (`course_app.chapters`).
 """
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from starlette.concurrency import run_in_threadpool
@@ -22,8 +23,10 @@ from .routers import root
 
 __all__ = ["ChapterUnavailableError", "create_app"]
 
+logger = logging.getLogger(__name__)
+
 FIRST_CHAPTER = 1
-LAST_CHAPTER = 6
+LAST_CHAPTER = 7
 
 CHAPTER_TITLES = {
     1: "hello world",
@@ -32,6 +35,7 @@ CHAPTER_TITLES = {
     4: "dependency injection",
     5: "OAuth2 password flow + JWT",
     6: "optimization",
+    7: "production",
 }
 
 TAGS = {
@@ -47,6 +51,8 @@ TAGS = {
         {"name": "catalogue", "description": "A large response with an ETag."},
         {"name": "stats", "description": "Statistics, cached for a few seconds."},
     ],
+    # Chapter 7 adds no routes: it shares the cache and limits logins.
+    7: [],
 }
 
 
@@ -92,7 +98,8 @@ class ChapterUnavailableError(ImportError):
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Create the tables at startup; close database connections at shutdown.
 
-    Only from chapter 4 on is there a database (`app.state.engine`).
+    Only from chapter 4 on is there a database (`app.state.engine`), and
+    only in chapter 7 with `REDIS_URL` a Redis client (`app.state.redis`).
     """
     engine = app.state.engine
     if engine is not None:
@@ -105,6 +112,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if engine is not None:
             engine.dispose()
+        if app.state.redis is not None:
+            app.state.redis.close()
 
 
 def create_app(
@@ -114,7 +123,9 @@ def create_app(
 
     `settings` defaults to the environment's (`get_settings()`). Chapters 2-3
     keep users in memory, from chapter 4 they live in the database at
-    `settings.database_url`.
+    `settings.database_url`. Chapter 7 shares the statistics cache and
+    counts login attempts in the Redis at `settings.redis_url`; without it,
+    it is chapter 6 (and logs so).
 
     Raises:
         ValueError: `upto` is not a chapter.
@@ -160,7 +171,22 @@ def _build(upto: int, settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.chapter = upto
     app.state.engine = None
+    app.state.redis = None
     app.add_exception_handler(RequestValidationError, validation_exception_handler)
+
+    # Chapter 7 keeps what the workers share in Redis, when REDIS_URL is
+    # set. It connects first: chapter 5's login and chapter 6's statistics,
+    # below, use the connection.
+    if upto >= 7:
+        from .redis_client import connect_redis
+
+        if settings.redis_url is None:
+            logger.info(
+                "REDIS_URL is not set: each worker keeps its own statistics "
+                "cache and logins are not rate-limited, as in chapter 6"
+            )
+        else:
+            app.state.redis = connect_redis(settings.redis_url)
 
     # Chapter 1
     app.include_router(root.router)
@@ -189,7 +215,26 @@ def _build(upto: int, settings: Settings) -> FastAPI:
             from .routers.auth import router as auth_router
             from .routers.me import router as me_router
 
-            app.include_router(auth_router)
+            # Chapter 7 counts login attempts before a password is checked.
+            login_limit: list[Any] = []
+            if app.state.redis is not None:
+                from .rate_limit import (
+                    RATE_LIMITED_RESPONSES,
+                    LoginRateLimiter,
+                    limit_login_attempts,
+                )
+
+                app.state.login_limiter = LoginRateLimiter(
+                    app.state.redis,
+                    settings.login_attempts_per_minute,
+                    prefix=f"{settings.redis_key_prefix}login:",
+                )
+                login_limit = [Depends(limit_login_attempts)]
+            app.include_router(
+                auth_router,
+                dependencies=login_limit,
+                responses=RATE_LIMITED_RESPONSES if login_limit else None,
+            )
             # Routes match in order: /users/me must come before
             # /users/{user_id}, which would take "me" for an id and answer 422.
             app.include_router(me_router)
@@ -214,7 +259,18 @@ def _build(upto: int, settings: Settings) -> FastAPI:
 
         app.include_router(catalogue_router)
         app.include_router(stats_router)
-        app.state.stats_cache = create_stats_cache(settings.cache_ttl_seconds)
+        if app.state.redis is None:
+            app.state.stats_cache = create_stats_cache(settings.cache_ttl_seconds)
+        else:  # chapter 7: one cache for every worker
+            from .routers.stats import UserStats
+            from .shared_cache import SharedTTLCache
+
+            app.state.stats_cache = SharedTTLCache(
+                app.state.redis,
+                settings.cache_ttl_seconds,
+                type_=UserStats,
+                prefix=f"{settings.redis_key_prefix}stats:",
+            )
         # Level 6 compresses almost as well as 9 for a fraction of the CPU;
         # below 1,000 bytes the saving is not worth the work.
         app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)

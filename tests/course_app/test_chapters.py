@@ -24,11 +24,18 @@ import pytest
 import course_app
 from course_app import chapters, main
 from course_app.chapters import CHAPTER_FILES, available_upto, chapter_of, files_upto
+from coursekit.contracts.registry import UnknownChapter, normalize_chapter
 
 PACKAGE_DIR = Path(course_app.__file__).parent
 REPOSITORY = PACKAGE_DIR.parent
 SANDBOX_SCRIPT = Path(__file__).with_name("chapter_sandbox.py")
 CHAPTERS = range(main.FIRST_CHAPTER, main.LAST_CHAPTER + 1)
+
+# TODO(issue 14): chapter 7 has no contract yet (coursekit/contracts has none
+# for "07"); until it has, its sandbox is built and started but not checked.
+# test_uncontracted_chapters_have_no_contract fails once the contract exists:
+# then empty this set.
+UNCONTRACTED = {7}
 
 CHAPTER_OF_FILE = {
     path: chapter for chapter, paths in CHAPTER_FILES.items() for path in paths
@@ -75,7 +82,7 @@ def test_files_upto_adds_one_chapter_at_a_time() -> None:
     assert "routers/me.py" in files_upto(5)
 
 
-@pytest.mark.parametrize("upto", [-1, 7, True, 2.0, "3", None])
+@pytest.mark.parametrize("upto", [-1, 8, True, 2.0, "3", None])
 def test_files_upto_needs_a_chapter(upto: Any) -> None:
     with pytest.raises(ValueError, match="upto must be"):
         files_upto(upto)
@@ -234,6 +241,7 @@ def sandboxes(tmp_path_factory: pytest.TempPathFactory) -> dict[int, dict[str, A
             "upto": upto,
             "db_dir": str(root),
             "imports": _imports_for(upto),
+            "check": upto not in UNCONTRACTED,
         }
         (root / "request.json").write_text(json.dumps(request))
         with ExitStack() as files:
@@ -287,6 +295,9 @@ def test_sandbox_builds_starts_and_passes_its_chapter(
         "root": 200,
         "tables": ["users"] if upto >= 4 else None,
     }
+    if upto in UNCONTRACTED:
+        assert report["checks"] is None
+        pytest.skip(f"TODO(issue 14): chapter {upto} has no contract yet")
     assert report["checks"], f"chapter {upto} has no checks"
     failed = [check for check in report["checks"] if check["status"] != "passed"]
     assert failed == []
@@ -359,6 +370,12 @@ def test_chapter_4_sandbox_has_no_chapter_5_code(
     full = report_of(sandboxes, 6)["imports"]
     assert full["import course_app.routers.auth"] == "ok"
     assert full["from course_app.tokens import create_access_token"] == "ok"
+
+
+def test_uncontracted_chapters_have_no_contract() -> None:
+    for chapter in UNCONTRACTED:
+        with pytest.raises(UnknownChapter):
+            normalize_chapter(chapter)
 
 
 def test_a_lesson_part_adds_files_of_its_own_chapter() -> None:
