@@ -342,8 +342,9 @@ class NginxServer:
         ``config`` replaces the template, ``upstream`` the app servers;
         without either the current config is read again. The new config is
         tested first: a bad one raises ``ServiceError`` and nginx keeps
-        serving the old one. Returns once new workers run it (old ones finish
-        their requests and exit).
+        serving the old one. Returns once new workers run it and the old
+        ones accept no more connections (they finish their requests, then
+        exit).
         """
         if self._process is None or not self.running:
             raise ServiceError("nginx is not running; start it before reload()")
@@ -365,7 +366,7 @@ class NginxServer:
         if done.returncode != 0:
             raise ServiceError(f"nginx -s reload failed:\n    {done.stderr.strip()}")
         deadline = time.monotonic() + RELOAD_TIMEOUT
-        while not self._workers() - before:
+        while not self._reloaded(before):
             if time.monotonic() > deadline:
                 raise ServiceError(
                     f"nginx started no new workers within {RELOAD_TIMEOUT:g} s of "
@@ -373,20 +374,34 @@ class NginxServer:
                 )
             time.sleep(0.02)
 
-    def _workers(self) -> set[int]:
+    def _workers(self) -> dict[int, str]:
+        """nginx's worker processes: pid and title."""
         assert self._process is not None
         try:
             children = psutil.Process(self._process.pid).children()
         except psutil.NoSuchProcess:
-            return set()
-        pids = set()
+            return {}
+        workers = {}
         for child in children:
             try:
-                if "worker process" in " ".join(child.cmdline()):
-                    pids.add(child.pid)
+                title = " ".join(child.cmdline())
             except psutil.Error:
                 continue  # exited meanwhile
-        return pids
+            if "worker process" in title:
+                workers[child.pid] = title
+        return workers
+
+    def _reloaded(self, before: dict[int, str]) -> bool:
+        # New workers run, and no old one accepts connections any more: an
+        # old worker closes its listening sockets when told to quit, then
+        # calls itself "worker process is shutting down" while it finishes
+        # the requests it has.
+        now = self._workers()
+        started = set(now) - set(before)
+        accepting = [
+            pid for pid in before if pid in now and "shutting down" not in now[pid]
+        ]
+        return bool(started) and not accepting
 
     def logs(self) -> str:
         """What nginx printed (its start-up messages), oldest first."""
