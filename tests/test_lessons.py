@@ -36,6 +36,7 @@ LESSONS = {
     "05b": "05b_current_user.ipynb",
     "06a": "06a_caching.ipynb",
     "06b": "06b_measuring_and_production.ipynb",
+    "07a": "07a_postgresql.ipynb",
 }
 #: The page `make lab` opens first: how the course works, what to open.
 START_PAGE = "00_start_here.ipynb"
