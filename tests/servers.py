@@ -76,7 +76,10 @@ def main() -> int:
         for message in missing:
             print(f"==> {message}", file=sys.stderr)
         if required:
-            print("==> CI is set: the production chapter's tests must run", file=sys.stderr)
+            print(
+                "==> CI is set: the production chapter's tests must run",
+                file=sys.stderr,
+            )
             return 1
         print("==> the tests that need these servers will be skipped", file=sys.stderr)
         return 0
@@ -92,7 +95,8 @@ def main() -> int:
         except Exception as error:  # a server that is there but will not start
             print(f"==> a server would not start: {error}", file=sys.stderr)
             return 1 if required else 0
-    print(f"==> servers: PostgreSQL {version}, Redis {redis_version}, nginx {nginx_version}")
+    found = f"PostgreSQL {version}, Redis {redis_version}, nginx {nginx_version}"
+    print(f"==> servers: {found}")
     return 0
 
 
