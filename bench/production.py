@@ -35,8 +35,9 @@ SECTION = "production"
 ROOT = Path(__file__).resolve().parent.parent
 #: Concurrent keep-alive connections of every load run.
 CONNECTIONS = 64
-#: Users signed up through ``POST /users/`` in every database before the
-#: load; the load reads the one in the middle.
+#: Users signed up through ``POST /users/`` (on PostgreSQL) before the
+#: load, then copied, password hashes and ids included, into every other
+#: database; the load reads the one in the middle.
 SEED_USERS = 300
 #: Sign-ups sent at once (argon2 hashing is most of their time).
 SEED_CONCURRENCY = 8
@@ -57,15 +58,22 @@ NULLPOOL_APP = "bench.apps_production.nullpool:app"
 #: gunicorn's worker class for ASGI apps (the uvicorn-worker package).
 GUNICORN_WORKER = "uvicorn_worker.UvicornWorker"
 WORKERS = 2
+#: The deployment's configs, read where they are.
+GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
+NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+#: The directive the no-cache nginx goes without.
+PROXY_CACHE_ON = "proxy_cache app_cache;"
+PROXY_CACHE_OFF = "proxy_cache off;"
 
 NOTES = f"""\
 How this section measures. Every server is course_app's `create_app(upto=6)`
 (`{APP}`, settings from the environment) in processes of its own, one worker
 unless a row says otherwise, with uvicorn's `{" ".join(UVICORN_ARGS)}`. Before
-any load, {SEED_USERS} users sign up through `POST /users/` in each database,
-and every server must answer `GET /users/{{id}}` with the user signed up under
-that id. The load generator (wrk, {CONNECTIONS} keep-alive connections; locust
-when wrk is missing) runs on the same machine as the servers, so the numbers
+any load, {SEED_USERS} users sign up through `POST /users/` on PostgreSQL and
+are copied (ids and hashes) into the other databases, and every server must
+answer `GET /users/{{id}}` with the user signed up under that id. The load
+generator (wrk, {CONNECTIONS} keep-alive connections; locust when wrk is
+missing) runs on the same machine as the servers, so the numbers
 are what the stack does while sharing the CPU with its client. Runs alternate
 between the two sides of a pair; a run with any failed or non-2xx response
 stops the section.
@@ -87,7 +95,20 @@ stops the section.
   {GUNICORN_WORKER}` against `uvicorn --workers {WORKERS}`, on PostgreSQL.
   The worker runs uvicorn's own server with its defaults (uvloop and
   httptools when installed, as they are here): gunicorn only manages the
-  processes, so expect about 1.0x.
+  processes, so expect about 1.0x. gunicorn reads `deploy/gunicorn.conf.py`
+  when it is there (no access log, keepalive 10 s), with bind and workers
+  set on its command line.
+- *nginx in front*: `deploy/nginx.conf` as `coursekit.services.nginx`
+  renders it (keepalive connections to the app, an access log line per
+  request, `worker_processes auto`), in front of the same one-worker
+  uvicorn that the other side loads directly: what the extra hop costs.
+- *Proxy cache*: `GET /catalogue` (69 KB of JSON with `Cache-Control:
+  public, max-age=60`, and an ETag) through two nginx in front of that
+  uvicorn, `deploy/nginx.conf` and the same with `proxy_cache off;`, the
+  client asking for gzip: nginx asks the app for identity and compresses on
+  both sides, so the difference is the trip to the app. Both must return the
+  app's bytes; the hit rate is the share of the cached nginx's access log
+  lines for the run that say `cache=HIT`.
 """
 
 
@@ -103,12 +124,15 @@ class _Side:
     server: object  # coursekit.process.ProcessServer
     path: str
     headers: Mapping[str, str] = field(default_factory=dict)
-    #: Called around every measured run: returns a count (connections
-    #: opened so far), so that the run's share is after minus before.
-    counter: Callable[[], int] | None = None
+    #: Read around every measured run, each a count so far (connections
+    #: opened, cache hits logged): the run's share is after minus before.
+    counters: Mapping[str, Callable[[], int]] = field(default_factory=dict)
+    #: The process whose CPU says when the side is idle again, when it is
+    #: not ``server`` itself (nginx: the app server behind it).
+    app: object | None = None
     rps: list[float] = field(default_factory=list)
     requests: list[int] = field(default_factory=list)
-    counted: list[int] = field(default_factory=list)
+    counted: dict[str, list[int]] = field(default_factory=dict)
 
 
 def _settle(server: object, limit: float = 5.0) -> None:
@@ -127,7 +151,7 @@ def _load(ctx: Context, side: _Side, seconds: float, *, measure: bool = True) ->
 
     server = side.server
     url = server.url + side.path  # type: ignore[attr-defined]
-    before = side.counter() if side.counter is not None else 0
+    before = {name: read() for name, read in side.counters.items()}
     result = run_load(
         url, users=CONNECTIONS, duration=seconds, headers=side.headers, tool="auto"
     )
@@ -137,17 +161,17 @@ def _load(ctx: Context, side: _Side, seconds: float, *, measure: bool = True) ->
             f"{side.path} failed or were not 2xx ({result.tool}); the numbers "
             "would not be comparable"
         )
-    _settle(server)
+    _settle(side.app or server)
     if not measure:
         ctx.log(f"  {side.label}: warm-up {result.rps:,.0f} req/s")
         return
     side.rps.append(result.rps)
     side.requests.append(result.requests)
     extra = ""
-    if side.counter is not None:
-        opened = side.counter() - before
-        side.counted.append(opened)
-        extra = f", {opened:,} connections opened"
+    for name, read in side.counters.items():
+        grown = read() - before[name]
+        side.counted.setdefault(name, []).append(grown)
+        extra += f", {name} {grown:,}"
     ctx.log(
         f"  {side.label}: {result.rps:,.0f} req/s, p99 {result.p99_ms:.0f} ms"
         f"{extra} ({result.tool})"
@@ -214,10 +238,14 @@ def _serve_gunicorn(
     from coursekit.services.base import HOST, free_port
 
     port = free_port()
+    # The deployment's settings when they are there; the command line
+    # overrides the config file, so bind and workers are still these.
+    config = ["--config", str(GUNICORN_CONF)] if GUNICORN_CONF.is_file() else []
     command = [
         sys.executable,
         "-m",
         "gunicorn",
+        *config,
         target,
         "--worker-class",
         GUNICORN_WORKER,
@@ -269,6 +297,36 @@ def _sign_up(server: object, count: int) -> list[dict[str, object]]:
     return sorted(users, key=lambda user: int(str(user["id"])))
 
 
+def _copy_users(source: str, targets: Iterable[str]) -> None:
+    """Copy the users table of database URL ``source`` into each of ``targets``
+    (tables made by the app's startup), ids and password hashes included."""
+    from sqlalchemy import create_engine, insert, select, text
+
+    from course_app.models import User
+
+    engine = create_engine(source)
+    try:
+        with engine.connect() as connection:
+            rows = [dict(r._mapping) for r in connection.execute(select(User))]
+    finally:
+        engine.dispose()
+    for url in targets:
+        engine = create_engine(url)
+        try:
+            with engine.begin() as connection:
+                connection.execute(insert(User), rows)
+                if engine.dialect.name == "postgresql":
+                    # The next sign-up gets the next id, as after real ones.
+                    connection.execute(
+                        text(
+                            "SELECT setval(pg_get_serial_sequence('users', 'id'), "
+                            "max(id)) FROM users"
+                        )
+                    )
+        finally:
+            engine.dispose()
+
+
 def _check_user(server: object, label: str, user: Mapping[str, object]) -> None:
     url = f"{server.url}/users/{user['id']}"  # type: ignore[attr-defined]
     response = httpx.get(url, timeout=10.0, trust_env=False)
@@ -311,11 +369,11 @@ def _sessions(db: object, database: str) -> Callable[[], int]:
 
 
 @contextlib.contextmanager
-def _postgres_stack(
-    ctx: Context, folder: Path, secret: str
-) -> Iterator[dict[str, object]]:
-    """PostgreSQL with one database per server that counts connections, the
-    SQLite server, and the servers that read from PostgreSQL."""
+def _stack(ctx: Context, folder: Path, secret: str) -> Iterator[dict[str, object]]:
+    """PostgreSQL with a database per server whose connections are counted,
+    the app servers, and two nginx (deploy/nginx.conf, and the same without
+    its proxy cache) in front of the pooled one."""
+    from coursekit.services.nginx import nginx
     from coursekit.services.postgres import postgres
 
     _require_fast_parsers()
@@ -336,13 +394,74 @@ def _postgres_stack(
             "gunicorn2": (APP, db.url("psycopg", database="workers"), WORKERS, "g"),
         }
         servers: dict[str, object] = {"db": db}
-        for name, (target, database_url, workers, kind) in plans.items():
-            env = {**common, "DATABASE_URL": database_url}
-            serve = _serve_uvicorn if kind == "uvicorn" else _serve_gunicorn
-            server = serve(ctx, name, target, env, workers)
-            stack.callback(server.stop)  # type: ignore[attr-defined]
-            servers[name] = server
+        urls: dict[str, str] = {}
+        # Started at once: each takes seconds to import the app.
+        with ThreadPoolExecutor(len(plans)) as pool:
+            futures = {}
+            for name, (target, database_url, workers, kind) in plans.items():
+                env = {**common, "DATABASE_URL": database_url}
+                serve = _serve_uvicorn if kind == "uvicorn" else _serve_gunicorn
+                futures[name] = pool.submit(serve, ctx, name, target, env, workers)
+                urls[name] = database_url
+            for future in futures.values():  # every one started is stopped
+                with contextlib.suppress(Exception):
+                    stack.callback(future.result().stop)  # type: ignore[attr-defined]
+            for name, future in futures.items():
+                servers[name] = future.result()  # raises if it did not start
+        servers["urls"] = urls
+
+        template = NGINX_CONF.read_text(encoding="utf-8")
+        uncached = template.replace(PROXY_CACHE_ON, PROXY_CACHE_OFF)
+        if template.count(PROXY_CACHE_ON) != 1:
+            raise ProductionBenchError(
+                f"{NGINX_CONF.relative_to(ROOT)} does not say `{PROXY_CACHE_ON}` "
+                "exactly once; the no-cache side is that config without it"
+            )
+        upstream = servers["pooled"].url  # type: ignore[attr-defined]
+        for name, config in (("nginx", template), ("nginx_nocache", uncached)):
+            proxy = stack.enter_context(nginx(config, upstream=upstream))
+            ctx.log(f"  {name}: port {proxy.port}, in front of {upstream}")
+            servers[name] = proxy
         yield servers
+
+
+def _nginx_log(proxy: object, marker: str) -> Callable[[], int]:
+    """A count of the access log's lines for ``GET /catalogue`` holding
+    ``marker`` (``cache=HIT``) or, with ``marker`` empty, all of them."""
+
+    def count() -> int:
+        log = proxy.access_log()  # type: ignore[attr-defined]
+        return sum(
+            1
+            for line in log.splitlines()
+            if '"GET /catalogue ' in line and marker in line
+        )
+
+    return count
+
+
+def _check_catalogue(direct: object, cached: object, uncached: object) -> None:
+    """The catalogue through either nginx is the app's, byte for byte; one
+    is served from the cache after the first request, the other never."""
+    headers = {"Accept-Encoding": "gzip"}
+    with httpx.Client(timeout=10.0, trust_env=False) as client:
+        expected = client.get(direct.url + "/catalogue").content  # type: ignore[attr-defined]
+        for proxy, wanted in ((cached, "HIT"), (uncached, None)):
+            for _ in range(2):
+                answer = client.get(proxy.url + "/catalogue", headers=headers)  # type: ignore[attr-defined]
+            status = answer.headers.get("x-cache-status")
+            if (
+                answer.status_code != 200
+                or answer.content != expected
+                or status != wanted
+                or answer.headers.get("content-encoding") != "gzip"
+            ):
+                raise ProductionBenchError(
+                    f"/catalogue through nginx answered {answer.status_code}, "
+                    f"X-Cache-Status {status!r} (expected {wanted!r}), "
+                    f"content-encoding {answer.headers.get('content-encoding')!r}, "
+                    f"{len(answer.content):,} B against the app's {len(expected):,} B"
+                )
 
 
 def run(ctx: Context) -> Iterable[Row]:
@@ -355,28 +474,29 @@ def run(ctx: Context) -> Iterable[Row]:
     secret = secrets.token_urlsafe(32)
     with (
         tempfile.TemporaryDirectory(prefix="bench-production-") as folder,
-        _postgres_stack(ctx, Path(folder), secret) as servers,
+        _stack(ctx, Path(folder), secret) as servers,
     ):
         db = servers["db"]
         # Every database gets its users through the API; the servers that
-        # share a database (the two with workers) must both answer for them.
-        ctx.log(f"  signing up {SEED_USERS} users in each database")
-        seeded = {
-            name: _sign_up(servers[name], SEED_USERS)
-            for name in ("sqlite", "pooled", "nullpool", "uvicorn2")
-        }
-        seeded["gunicorn2"] = seeded["uvicorn2"]
-        target = {name: users[len(users) // 2] for name, users in seeded.items()}
-        for name, user in target.items():
+        # share a database (the two with workers, the pooled one and the
+        # nginx in front of it) must answer for them too.
+        ctx.log(f"  signing up {SEED_USERS} users, copying them to the others")
+        users = _sign_up(servers["pooled"], SEED_USERS)
+        urls = servers["urls"]
+        assert isinstance(urls, dict)
+        _copy_users(
+            urls["pooled"], [urls[n] for n in ("sqlite", "nullpool", "uvicorn2")]
+        )
+        user = users[len(users) // 2]
+        names = ("sqlite", "pooled", "nullpool", "uvicorn2", "gunicorn2", "nginx")
+        for name in names:
             _check_user(servers[name], name, user)
+        target = dict.fromkeys(names, user)
 
-        def side(label: str, name: str, counter: bool = False) -> _Side:
-            database = {"pooled": "pooled", "nullpool": "nullpool"}.get(name)
+        def side(label: str, name: str, *, sessions: str = "") -> _Side:
+            counters = {"connections": _sessions(db, sessions)} if sessions else {}
             return _Side(
-                label,
-                servers[name],
-                f"/users/{target[name]['id']}",
-                counter=_sessions(db, database) if counter and database else None,
+                label, servers[name], f"/users/{target[name]['id']}", counters=counters
             )
 
         # -- 1. PostgreSQL against SQLite ---------------------------------
@@ -385,19 +505,20 @@ def run(ctx: Context) -> Iterable[Row]:
         pg = side("PostgreSQL", "pooled")
         _alternate(ctx, sqlite, pg, seconds)
         row("GET /users/{id}, SQLite file", Sample(sqlite.rps, "req/s"))
-        row("GET /users/{id}, PostgreSQL (pool)", Sample(pg.rps, "req/s"))
+        row("GET /users/{id}, PostgreSQL", Sample(pg.rps, "req/s"))
         row(
             "PostgreSQL / SQLite, req/s",
             ratios(pg.rps, sqlite.rps),
-            note="one worker each; the same row every time (both from memory)",
+            note="one worker each, course_app's pool; the same row every time",
         )
 
         # -- 2. a pool against a connection per request ---------------------
         ctx.log("pair: pool / NullPool on PostgreSQL, GET /users/{id}")
-        pooled = side("pool", "pooled", counter=True)
-        null = side("NullPool", "nullpool", counter=True)
+        pooled = side("pool", "pooled", sessions="pooled")
+        null = side("NullPool", "nullpool", sessions="nullpool")
         _alternate(ctx, pooled, null, seconds)
-        for opened, answered in zip(null.counted, null.requests, strict=True):
+        null_opened = null.counted["connections"]
+        for opened, answered in zip(null_opened, null.requests, strict=True):
             if opened < answered:
                 raise ProductionBenchError(
                     f"NullPool: {opened} connections opened for {answered} "
@@ -409,22 +530,22 @@ def run(ctx: Context) -> Iterable[Row]:
         row(
             "pool / NullPool, req/s",
             ratios(pooled.rps, null.rps),
-            note="DB_POOL_SIZE 5 + overflow 10 against a connection per session",
+            note="DB_POOL_SIZE 5 + overflow 10 against a connection per request",
         )
         row(
             "connections opened per run, pool",
-            Sample(pooled.counted, ""),
-            note="pg_stat_database.sessions during a measured run",
+            Sample(pooled.counted["connections"], ""),
+            note="pg_stat_database.sessions; overflow connections close on return",
         )
         row(
             "connections opened per run, NullPool",
-            Sample(null.counted, ""),
+            Sample(null_opened, ""),
             note="at least one per request, checked",
         )
         row(
             "connections opened per request, NullPool",
             Sample(
-                [o / r for o, r in zip(null.counted, null.requests, strict=True)], ""
+                [o / r for o, r in zip(null_opened, null.requests, strict=True)], ""
             ),
             note="over 1: requests outside the measured window count too",
         )
@@ -439,12 +560,70 @@ def run(ctx: Context) -> Iterable[Row]:
             Sample(uvicorn2.rps, "req/s"),
         )
         row(
-            f"GET /users/{{id}}, gunicorn -k {GUNICORN_WORKER} -w {WORKERS}",
+            f"GET /users/{{id}}, gunicorn -k UvicornWorker -w {WORKERS}",
             Sample(gunicorn2.rps, "req/s"),
+            note=_gunicorn_config_note(),
         )
         row(
             "gunicorn / uvicorn, req/s",
             ratios(gunicorn2.rps, uvicorn2.rps),
             note="the same uvicorn server underneath: about 1.0x",
         )
+
+        # -- 4. nginx in front of uvicorn -------------------------------------
+        ctx.log("pair: uvicorn alone / nginx in front, GET /users/{id}")
+        alone = side("uvicorn alone", "pooled")
+        proxied = side("nginx -> uvicorn", "nginx")
+        proxied.app = servers["pooled"]
+        _alternate(ctx, alone, proxied, seconds)
+        row("GET /users/{id}, uvicorn alone", Sample(alone.rps, "req/s"))
+        row("GET /users/{id}, nginx in front", Sample(proxied.rps, "req/s"))
+        row(
+            "nginx in front / uvicorn alone, req/s",
+            ratios(proxied.rps, alone.rps),
+            note="deploy/nginx.conf (keepalive upstream, access log), the same "
+            "uvicorn worker behind it",
+        )
+
+        # -- 5. the proxy cache for /catalogue --------------------------------
+        ctx.log("pair: nginx without / with its proxy cache, GET /catalogue")
+        _check_catalogue(servers["pooled"], servers["nginx"], servers["nginx_nocache"])
+        gzip = {"Accept-Encoding": "gzip"}
+        cached = _Side(
+            "proxy cache",
+            servers["nginx"],
+            "/catalogue",
+            gzip,
+            counters={
+                "hits": _nginx_log(servers["nginx"], "cache=HIT"),
+                "logged": _nginx_log(servers["nginx"], ""),
+            },
+        )
+        plain = _Side("no proxy cache", servers["nginx_nocache"], "/catalogue", gzip)
+        cached.app = plain.app = servers["pooled"]
+        _alternate(ctx, plain, cached, seconds)
+        row("GET /catalogue via nginx, no proxy cache", Sample(plain.rps, "req/s"))
+        row("GET /catalogue via nginx, proxy cache", Sample(cached.rps, "req/s"))
+        row(
+            "proxy cache / no proxy cache, req/s",
+            ratios(cached.rps, plain.rps),
+            note="69 KB of JSON, gzipped by nginx for the client on both sides",
+        )
+        hit_rate = [
+            hits / logged if logged else 0.0
+            for hits, logged in zip(
+                cached.counted["hits"], cached.counted["logged"], strict=True
+            )
+        ]
+        row(
+            "proxy cache hit rate (access log)",
+            Sample([100 * rate for rate in hit_rate], "%"),
+            note="cache=HIT lines of the requests nginx logged during a run",
+        )
     return rows
+
+
+def _gunicorn_config_note() -> str:
+    if GUNICORN_CONF.is_file():
+        return f"-c {GUNICORN_CONF.relative_to(ROOT)}, bind and workers overridden"
+    return "command-line options only (no deploy/gunicorn.conf.py)"
