@@ -116,10 +116,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.redis.close()
 
 
-def create_app(
-    upto: int = LAST_CHAPTER, *, settings: Settings | None = None
-) -> FastAPI:
+def create_app(upto: int | None = None, *, settings: Settings | None = None) -> FastAPI:
     """The application with the routes and middleware of chapters 1 to `upto`.
+
+    `upto` defaults to the last chapter there is: every chapter in the
+    reference; in a learner's copy (`coursekit.catch_up`), the chapters its
+    folder holds, so that `create_app()` keeps working there when the
+    reference gains a chapter.
 
     `settings` defaults to the environment's (`get_settings()`). Chapters 2-3
     keep users in memory, from chapter 4 they live in the database at
@@ -132,6 +135,8 @@ def create_app(
         ChapterUnavailableError: a module of chapters 2 to `upto` is missing,
             as in an exercise's sandbox that holds only earlier chapters.
     """
+    if upto is None:
+        upto = last_chapter_here()
     if isinstance(upto, bool) or not isinstance(upto, int):
         raise ValueError(f"upto must be a chapter number, an int; got {upto!r}")
     if not FIRST_CHAPTER <= upto <= LAST_CHAPTER:
@@ -151,6 +156,11 @@ def create_app(
     if upto >= 5:  # tokens need a signing key from chapter 5 on
         app.state.settings = ensure_secret_key(app.state.settings)
     return app
+
+
+def last_chapter_here() -> int:
+    """The chapter `create_app()` builds: the last, or a copy's last on disk."""
+    return LAST_CHAPTER if chapters.IS_REFERENCE else chapters.available_upto()
 
 
 def _build(upto: int, settings: Settings) -> FastAPI:
@@ -299,8 +309,7 @@ def __getattr__(name: str) -> Any:
     # system; a learner's copy (`coursekit.catch_up`, under their package's
     # name) serves the chapters its folder holds, their own included.
     if name == "app":
-        upto = LAST_CHAPTER if chapters.IS_REFERENCE else chapters.available_upto()
-        application = create_app(upto)
+        application = create_app()
         globals()["app"] = application
         return application
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

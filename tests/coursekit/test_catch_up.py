@@ -193,6 +193,21 @@ def test_the_copy_runs_under_its_own_name_and_says_what_is_missing(
     assert "catch_up(5) adds the reference's chapters up to 5" in missing
 
 
+def test_create_app_builds_the_chapters_the_copy_holds(workspace: Path) -> None:
+    # The reference has a chapter more than the copy: create_app() (as a
+    # lesson's perf_app.py calls it) builds the copy's last chapter.
+    plan_catch_up(6)
+    result = _run(
+        "import my_app.main as main\n"
+        "from my_app.config import Settings\n"
+        "app = main.create_app(settings=Settings(database_url='sqlite://'))\n"
+        "print(app.state.chapter, main.LAST_CHAPTER > 6)\n",
+        workspace,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["6", "True"]
+
+
 def _wait_for(url: str, wanted: object, process: subprocess.Popen[bytes]) -> object:
     deadline = time.monotonic() + READY
     seen: object = None
