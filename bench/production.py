@@ -58,6 +58,20 @@ NULLPOOL_APP = "bench.apps_production.nullpool:app"
 #: gunicorn's worker class for ASGI apps (the uvicorn-worker package).
 GUNICORN_WORKER = "uvicorn_worker.UvicornWorker"
 WORKERS = 2
+#: The shared cache pair: chapter 07 with and without REDIS_URL, on a
+#: database of STATS_USERS users; a TTL short enough that entries expire
+#: during every run, which is when one cache for all workers differs from
+#: one per worker.
+CACHE_APP = "bench.apps_production.ch07:app"
+STATS_USERS = 20_000
+STATS_DOMAINS = 40
+STATS_TTL = 1.0
+#: The X-Cache probe: clients on keep-alive connections of their own.
+PROBE_CLIENTS = 8
+PROBE_SECONDS = 3.0
+QUICK_PROBE_SECONDS = 1.5
+#: Seconds pg_stat_database must stay unchanged before a count is read.
+STATS_QUIET = 1.2
 #: The deployment's configs, read where they are.
 GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
@@ -109,6 +123,20 @@ stops the section.
   both sides, so the difference is the trip to the app. Both must return the
   app's bytes; the hit rate is the share of the cached nginx's access log
   lines for the run that say `cache=HIT`.
+- *Redis cache*: `GET /stats/users` (a GROUP BY over {STATS_USERS:,} users
+  in {STATS_DOMAINS} domains, inserted directly) on chapter 07's app
+  (`{CACHE_APP}`, `create_app(upto=7)`), {WORKERS} workers each, with
+  `CACHE_TTL_SECONDS={STATS_TTL:g}` so that entries expire during every run:
+  without `REDIS_URL` each worker has its own cache, with it they share one
+  in Redis (`coursekit.services.redis`). Both must count the users right.
+  "queries" is the database's transactions during a run (one per miss; the
+  load tool's count of requests covers only the measured window, so the
+  rate is a little high). The hit rate is what `X-Cache` said to
+  {PROBE_CLIENTS} clients, each on its own keep-alive connection, asking one
+  request after the other for a few seconds, alternating between the two
+  servers. The in-process cache holds a lock while it computes, so a worker
+  misses once per TTL; the shared cache has no lock across workers, so every
+  request that arrives while a miss is being computed misses too.
 """
 
 
@@ -337,35 +365,130 @@ def _check_user(server: object, label: str, user: Mapping[str, object]) -> None:
         )
 
 
-def _sessions(db: object, database: str) -> Callable[[], int]:
-    """A counter of the connections ever opened to ``database``.
+def _pg_counter(db: object, database: str, expression: str) -> Callable[[], int]:
+    """A counter from ``pg_stat_database`` for ``database``.
 
-    PostgreSQL counts sessions per database (``pg_stat_database.sessions``,
-    PostgreSQL 14 and later); a backend reports its own at its first
-    transaction, and a NullPool connection's when it closes, so two equal
-    readings a moment apart mean every connection of the run is counted.
+    ``sessions`` counts the connections ever opened to it (PostgreSQL 14
+    and later), ``xact_commit + xact_rollback`` its transactions (each cache
+    miss of ``/stats/users`` is one: its query, then the rollback that hands
+    the connection back). A backend reports what it did once it is idle, at
+    most once a second, and a NullPool connection when it closes: readings
+    that stay equal for over a second mean all of a run is counted.
     """
+    sql = f"SELECT {expression} FROM pg_stat_database WHERE datname = '{database}'"
 
     def read() -> int:
-        sql = f"SELECT sessions FROM pg_stat_database WHERE datname = '{database}'"
         value = db.query(sql)  # type: ignore[attr-defined]
         if value is None or value == "":
-            raise ProductionBenchError(
-                f"PostgreSQL did not say how many sessions {database} had"
-            )
+            raise ProductionBenchError(f"PostgreSQL did not answer {sql!r}")
         return int(value)
 
     def count() -> int:
-        last = read()
-        for _ in range(20):
-            time.sleep(0.2)
+        last, same_since = read(), time.monotonic()
+        deadline = same_since + 15.0
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
             now = read()
-            if now == last:
+            if now != last:
+                last, same_since = now, time.monotonic()
+            elif time.monotonic() - same_since > STATS_QUIET:
                 return now
-            last = now
         return last
 
     return count
+
+
+def _sessions(db: object, database: str) -> Callable[[], int]:
+    """How many connections were ever opened to ``database``."""
+    return _pg_counter(db, database, "sessions")
+
+
+def _transactions(db: object, database: str) -> Callable[[], int]:
+    """How many transactions ``database`` has run."""
+    return _pg_counter(db, database, "xact_commit + xact_rollback")
+
+
+def _seed_stats(url: str) -> None:
+    """STATS_USERS users over STATS_DOMAINS e-mail domains, inserted directly
+    (as bench.configs does): enough rows for the GROUP BY to cost something."""
+    from sqlalchemy import create_engine, insert
+
+    from course_app.db import create_tables
+    from course_app.models import User
+
+    engine = create_engine(url)
+    try:
+        create_tables(engine)
+        rows = [
+            {
+                "name": f"User {n}",
+                "email": f"user{n}@domain{n % STATS_DOMAINS}.example",
+                "hashed_password": "-",
+            }
+            for n in range(STATS_USERS)
+        ]
+        with engine.begin() as connection:
+            connection.execute(insert(User), rows)
+    finally:
+        engine.dispose()
+
+
+def _probe_cache(server: object, seconds: float) -> tuple[int, int]:
+    """(hits, misses) that ``X-Cache`` reported to PROBE_CLIENTS clients, each
+    on a keep-alive connection of its own, asking for ``/stats/users`` one
+    request after the other for ``seconds``; every answer must be the same."""
+    url = server.url + "/stats/users"  # type: ignore[attr-defined]
+    deadline = time.monotonic() + seconds
+
+    def client() -> tuple[int, int, set[bytes]]:
+        hits = misses = 0
+        bodies: set[bytes] = set()
+        with httpx.Client(timeout=10.0, trust_env=False) as http:
+            while time.monotonic() < deadline:
+                answer = http.get(url)
+                state = answer.headers.get("x-cache")
+                if answer.status_code != 200 or state not in ("HIT", "MISS"):
+                    raise ProductionBenchError(
+                        f"/stats/users answered {answer.status_code} with X-Cache "
+                        f"{state!r}: {answer.text[:200]!r}"
+                    )
+                hits += state == "HIT"
+                misses += state == "MISS"
+                bodies.add(answer.content)
+        return hits, misses, bodies
+
+    with ThreadPoolExecutor(PROBE_CLIENTS) as pool:
+        done = list(pool.map(lambda _: client(), range(PROBE_CLIENTS)))
+    bodies = set().union(*(b for _, _, b in done))
+    if len(bodies) != 1:
+        raise ProductionBenchError(
+            f"/stats/users gave {len(bodies)} different bodies during the probe"
+        )
+    return sum(h for h, _, _ in done), sum(m for _, m, _ in done)
+
+
+def _check_stats(servers: Iterable[object]) -> None:
+    """Every server counts the seeded users right, and says HIT or MISS."""
+    expected = {
+        "users": STATS_USERS,
+        "domains": {
+            f"domain{d}.example": len(range(d, STATS_USERS, STATS_DOMAINS))
+            for d in range(STATS_DOMAINS)
+        },
+    }
+    for server in servers:
+        answer = httpx.get(
+            server.url + "/stats/users",  # type: ignore[attr-defined]
+            timeout=10.0,
+            trust_env=False,
+        )
+        if answer.status_code != 200 or answer.json() != expected:
+            raise ProductionBenchError(
+                f"/stats/users answered {answer.status_code} "
+                f"{answer.text[:200]!r}, not the {STATS_USERS:,} users seeded"
+            )
+        if answer.headers.get("x-cache") not in ("HIT", "MISS"):
+            raise ProductionBenchError("/stats/users sent no X-Cache header")
 
 
 @contextlib.contextmanager
@@ -375,11 +498,14 @@ def _stack(ctx: Context, folder: Path, secret: str) -> Iterator[dict[str, object
     its proxy cache) in front of the pooled one."""
     from coursekit.services.nginx import nginx
     from coursekit.services.postgres import postgres
+    from coursekit.services.redis import redis
 
     _require_fast_parsers()
     with contextlib.ExitStack() as stack:
         db = stack.enter_context(postgres(max_connections=PG_MAX_CONNECTIONS))
         ctx.log(f"  PostgreSQL {db.version()} on port {db.port}")
+        cache = stack.enter_context(redis())
+        ctx.log(f"  Redis {cache.version()} on port {cache.port}")
         common = {"SECRET_KEY": secret, "CACHE_TTL_SECONDS": "60"}
 
         def url(database: str) -> str:
@@ -392,6 +518,19 @@ def _stack(ctx: Context, folder: Path, secret: str) -> Iterator[dict[str, object
             "nullpool": (NULLPOOL_APP, url("nullpool"), 1, "uvicorn"),
             "uvicorn2": (APP, url("workers"), WORKERS, "uvicorn"),
             "gunicorn2": (APP, db.url("psycopg", database="workers"), WORKERS, "g"),
+            "cache_local": (CACHE_APP, url("stats_local"), WORKERS, "uvicorn"),
+            "cache_redis": (CACHE_APP, url("stats_redis"), WORKERS, "uvicorn"),
+        }
+        for name in ("cache_local", "cache_redis"):
+            _seed_stats(plans[name][1])
+        extra = {
+            # Empty counts as unset (course_app's settings): no Redis, even
+            # if this shell has a REDIS_URL.
+            "cache_local": {"REDIS_URL": "", "CACHE_TTL_SECONDS": f"{STATS_TTL:g}"},
+            "cache_redis": {
+                "REDIS_URL": cache.url,
+                "CACHE_TTL_SECONDS": f"{STATS_TTL:g}",
+            },
         }
         servers: dict[str, object] = {"db": db}
         urls: dict[str, str] = {}
@@ -399,7 +538,7 @@ def _stack(ctx: Context, folder: Path, secret: str) -> Iterator[dict[str, object
         with ThreadPoolExecutor(len(plans)) as pool:
             futures = {}
             for name, (target, database_url, workers, kind) in plans.items():
-                env = {**common, "DATABASE_URL": database_url}
+                env = {**common, "DATABASE_URL": database_url, **extra.get(name, {})}
                 serve = _serve_uvicorn if kind == "uvicorn" else _serve_gunicorn
                 futures[name] = pool.submit(serve, ctx, name, target, env, workers)
                 urls[name] = database_url
@@ -409,6 +548,7 @@ def _stack(ctx: Context, folder: Path, secret: str) -> Iterator[dict[str, object
             for name, future in futures.items():
                 servers[name] = future.result()  # raises if it did not start
         servers["urls"] = urls
+        servers["redis"] = cache
 
         template = NGINX_CONF.read_text(encoding="utf-8")
         uncached = template.replace(PROXY_CACHE_ON, PROXY_CACHE_OFF)
@@ -620,6 +760,81 @@ def run(ctx: Context) -> Iterable[Row]:
             Sample([100 * rate for rate in hit_rate], "%"),
             note="cache=HIT lines of the requests nginx logged during a run",
         )
+
+        # -- 6. the Redis cache shared by the workers -------------------------
+        ctx.log(f"pair: in-process / Redis cache, {WORKERS} workers, /stats/users")
+        _check_stats([servers["cache_local"], servers["cache_redis"]])
+        local = _Side(
+            "in-process cache",
+            servers["cache_local"],
+            "/stats/users",
+            counters={"queries": _transactions(db, "stats_local")},
+        )
+        shared = _Side(
+            "Redis cache",
+            servers["cache_redis"],
+            "/stats/users",
+            counters={"queries": _transactions(db, "stats_redis")},
+        )
+        _alternate(ctx, local, shared, seconds)
+        probe = QUICK_PROBE_SECONDS if ctx.quick else PROBE_SECONDS
+        probed: dict[str, list[tuple[int, int]]] = {"local": [], "shared": []}
+        for round_ in range(ctx.repeats):
+            order = ("local", "shared") if round_ % 2 == 0 else ("shared", "local")
+            for key in order:
+                server = servers["cache_local" if key == "local" else "cache_redis"]
+                hits, misses = _probe_cache(server, probe)
+                probed[key].append((hits, misses))
+                ctx.log(f"  X-Cache probe, {key}: {hits} HIT, {misses} MISS")
+                _settle(server)
+
+        def hit_rate(key: str) -> list[float]:
+            return [100 * h / (h + m) for h, m in probed[key]]
+
+        def misses(key: str) -> list[float]:
+            return [float(m) for _, m in probed[key]]
+
+        what = f"GET /stats/users, {WORKERS} workers, CACHE_TTL_SECONDS={STATS_TTL:g}"
+        row(f"{what}, in-process cache", Sample(local.rps, "req/s"))
+        row(f"{what}, Redis cache", Sample(shared.rps, "req/s"))
+        row(
+            "Redis / in-process cache, req/s",
+            ratios(shared.rps, local.rps),
+            note="a hit costs a Redis round trip; a miss, the GROUP BY",
+        )
+        row(
+            "queries per 1,000 requests, in-process cache",
+            Sample(
+                [
+                    1000 * q / r
+                    for q, r in zip(
+                        local.counted["queries"], local.requests, strict=True
+                    )
+                ],
+                "",
+            ),
+            note="pg_stat_database transactions during a run: one per miss",
+        )
+        row(
+            "queries per 1,000 requests, Redis cache",
+            Sample(
+                [
+                    1000 * q / r
+                    for q, r in zip(
+                        shared.counted["queries"], shared.requests, strict=True
+                    )
+                ],
+                "",
+            ),
+        )
+        row(
+            "X-Cache hit rate, in-process cache",
+            Sample(hit_rate("local"), "%"),
+            note=f"{PROBE_CLIENTS} keep-alive clients for {probe:g} s",
+        )
+        row("X-Cache hit rate, Redis cache", Sample(hit_rate("shared"), "%"))
+        row("X-Cache misses per probe, in-process cache", Sample(misses("local"), ""))
+        row("X-Cache misses per probe, Redis cache", Sample(misses("shared"), ""))
     return rows
 
 
