@@ -42,6 +42,7 @@ CHAPTERS: dict[str, tuple[str, str]] = {
     "04": ("dependency injection", "ch04_dependencies"),
     "05": ("OAuth2 + JWT", "ch05_auth"),
     "06": ("optimization", "ch06_optimization"),
+    "07": ("production", "ch07_production"),
 }
 
 #: The reference chapter each chapter's exercise builds on: its notebook

@@ -130,6 +130,11 @@ def grade_batch(
             checks += load_hidden(settings.hidden, chapter)
     except ValueError as exc:
         raise GradeError(str(exc)) from None
+    if chapter not in EXERCISE_BASES:
+        raise GradeError(
+            f"chapter {chapter} has a contract but no exercise to grade yet; "
+            f"the exercises are {', '.join(sorted(EXERCISE_BASES))}"
+        )
     try:
         isolation = Isolation(
             mode=settings.sandbox,

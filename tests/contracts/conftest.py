@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from contract_support import LAST, SECRET_KEY, SERVERS, in_parallel
+from contract_support import LAST, LOGIN_LIMIT, SECRET_KEY, SERVERS, in_parallel
 from fastapi import FastAPI
 
 from course_app.config import Settings
@@ -24,10 +24,40 @@ from course_app.main import create_app
 from coursekit.contracts import CHAPTERS, CheckResult, checks_for, run_check
 from coursekit.contracts.stored import StoredFiles
 from coursekit.serve import LiveServer, serve
+from coursekit.services import ServiceMissing
+from coursekit.services import redis as redis_service
+from coursekit.services.redis import RedisServer
+from tests import system_packages
 
 _names = itertools.count()
 #: Each reference app's own folder (its database file is there), by upto.
 FOLDERS: dict[int, Path] = {}
+#: The Redis each reference app uses, by upto (chapter 07 on).
+REDIS_URLS: dict[int, str] = {}
+
+
+@pytest.fixture(scope="session")
+def redis_for() -> Iterator[Callable[[], str | None]]:
+    """Start a real Redis and give its URL; None where there is none (not CI).
+
+    A server for each app: the checks pause the whole server, which would
+    stall the other apps' checks running at the same time.
+    """
+    servers: list[RedisServer] = []
+
+    def start() -> str | None:
+        try:
+            server = redis_service.redis()
+        except ServiceMissing as missing:
+            if system_packages.ci():
+                pytest.fail(f"{missing} (CI is set: chapter 07's checks must run)")
+            return None
+        servers.append(server)
+        return server.url
+
+    yield start
+    for server in servers:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +82,9 @@ def secret_key() -> str:
 
 @pytest.fixture(scope="session")
 def reference(
-    live: Callable[[Any], LiveServer], tmp_path_factory: pytest.TempPathFactory
+    live: Callable[[Any], LiveServer],
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_for: Callable[[], str | None],
 ) -> Callable[[int], str]:
     """The URL of ``create_app(upto=N)``, served once per N for the session.
 
@@ -69,8 +101,15 @@ def reference(
                 app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
             else:
                 db = folder / "course.db"
+                # Chapter 06's app ignores it; chapter 07's checks must fail there.
+                redis_url = redis_for() if upto >= 6 else None
+                if redis_url is not None:
+                    REDIS_URLS[upto] = redis_url
                 settings = Settings(
-                    database_url=f"sqlite:///{db}", secret_key=SECRET_KEY
+                    database_url=f"sqlite:///{db}",
+                    secret_key=SECRET_KEY,
+                    redis_url=redis_url,
+                    login_attempts_per_minute=LOGIN_LIMIT,
                 )
                 app = create_app(upto=upto, settings=settings)
             urls[upto] = live(app).url
@@ -102,7 +141,11 @@ def reference_results(
         files = StoredFiles([FOLDERS[upto]])
         return {
             (check.id, upto): run_check(
-                check, urls[upto], secret_key=SECRET_KEY, files=files
+                check,
+                urls[upto],
+                secret_key=SECRET_KEY,
+                files=files,
+                redis_url=REDIS_URLS.get(upto),
             )
             for chapter in chapters
             for check in checks_for(chapter)

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from contract_support import LAST, SECRET_KEY, in_parallel
+from contract_support import LAST, LOGIN_LIMIT, SECRET_KEY, in_parallel
 
 from course_app.config import Settings
 from course_app.main import create_app
@@ -28,6 +28,7 @@ from coursekit.contracts import (
 from coursekit.contracts.stored import StoredFiles
 from coursekit.serve import serve
 from coursekit.services import postgres as pg
+from coursekit.services import redis as redis_service
 from tests.servers import start_or_skip
 
 #: The first chapter whose app keeps anything in a database.
@@ -50,7 +51,16 @@ def server() -> Iterator[pg.PostgresServer]:
 
 
 @pytest.fixture(scope="module")
-def results(server: pg.PostgresServer) -> Iterator[dict[tuple[str, int], Any]]:
+def redis_url() -> Iterator[str]:
+    """Chapter 07's Redis (its app keeps the cache and login counts there)."""
+    with start_or_skip(redis_service.redis) as running:
+        yield running.url
+
+
+@pytest.fixture(scope="module")
+def results(
+    server: pg.PostgresServer, redis_url: str
+) -> Iterator[dict[tuple[str, int], Any]]:
     servers = []
     urls = {}
     for upto in UPTOS:
@@ -59,6 +69,8 @@ def results(server: pg.PostgresServer) -> Iterator[dict[tuple[str, int], Any]]:
         settings = Settings(
             database_url=server.url("psycopg", database=database),
             secret_key=SECRET_KEY,
+            redis_url=redis_url if upto >= 7 else None,
+            login_attempts_per_minute=LOGIN_LIMIT,
         )
         app = create_app(upto=upto, settings=settings)
         live = serve(app, name=f"postgres-upto{upto}", show=False)
@@ -71,7 +83,11 @@ def results(server: pg.PostgresServer) -> Iterator[dict[tuple[str, int], Any]]:
     def stream(upto: int) -> dict[tuple[str, int], CheckResult]:
         return {
             (check.id, upto): run_check(
-                check, urls[upto], secret_key=SECRET_KEY, files=files
+                check,
+                urls[upto],
+                secret_key=SECRET_KEY,
+                files=files,
+                redis_url=redis_url if upto >= 7 else None,
             )
             for chapter in CHAPTERS
             if int(chapter) <= upto

@@ -26,6 +26,8 @@ def test_reference_passes(
     reference: Callable[[int], str],
 ) -> None:
     result = reference_results[check_id, upto]
+    if result.status == "skipped" and "Redis" in result.message:
+        pytest.skip("no Redis here: " + result.message)
     assert result.status == "passed", format_report(
         [result], title=False
     ) + server_errors(reference(upto))
@@ -40,4 +42,6 @@ def test_previous_chapter_fails_every_check(
     previous = int(chapter) - 1
     checks = [c for c in checks_for(chapter) if not c.is_mutant]
     results = [reference_results[c.id, previous] for c in checks]
+    if any(r.status == "skipped" and "Redis" in r.message for r in results):
+        pytest.skip("no Redis here for chapter 07's checks")
     assert [r.id for r in results if r.status != "failed"] == []

@@ -43,7 +43,13 @@ def attempt(statement: str) -> str:
 
 
 def build(
-    root: str, upto: int, db_dir: str, imports: list[str], *, check: bool = True
+    root: str,
+    upto: int,
+    db_dir: str,
+    imports: list[str],
+    *,
+    check: bool = True,
+    redis_url: str | None = None,
 ) -> dict[str, Any]:
     hide_installed_course_app()
     sys.path.insert(0, root)
@@ -60,7 +66,11 @@ def build(
 
     report: dict[str, Any] = {"course_app": course_app.__file__}
     settings = Settings(
-        database_url=f"sqlite:///{Path(db_dir) / 'app.db'}", secret_key=SECRET_KEY
+        database_url=f"sqlite:///{Path(db_dir) / 'app.db'}",
+        secret_key=SECRET_KEY,
+        redis_url=redis_url,
+        # Chapter 05's checks log in as one user up to six times a minute.
+        login_attempts_per_minute=10,
     )
     app = create_app(upto, settings=settings)
     with TestClient(app) as client:
@@ -75,7 +85,13 @@ def build(
         # The database is in db_dir: the checks that read it look there.
         files = StoredFiles([Path(db_dir)])
         results = (
-            run_checks(server.url, upto, secret_key=SECRET_KEY, files=files)
+            run_checks(
+                server.url,
+                upto,
+                secret_key=SECRET_KEY,
+                files=files,
+                redis_url=redis_url,
+            )
             if check
             else None
         )
@@ -128,6 +144,7 @@ def main() -> None:
             request["db_dir"],
             request["imports"],
             check=request.get("check", True),
+            redis_url=request.get("redis_url"),
         )
     except BaseException:
         report = {"crashed": traceback.format_exc()}

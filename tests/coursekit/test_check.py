@@ -95,7 +95,7 @@ def test_a_stale_server_named_app_is_pointed_out() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("07",), "unknown chapter '07' (known: 01, 02, 03, 04, 05, 06)"),
+        (("08",), "unknown chapter '08' (known: 01, 02, 03, 04, 05, 06, 07)"),
         (("02", "nope"), "chapter 02 has no task 'nope' (known: create_user, "),
     ],
 )
