@@ -27,7 +27,7 @@ help:
 	@echo "make test   set up and run the whole test suite"
 	@echo "make notebooks  re-execute lessons and solutions, save outputs, rebuild exercises/"
 	@echo "make exercises  regenerate exercises/ from solutions/"
-	@echo "make bench  the performance harness (under 10 minutes); writes bench/RESULTS.md"
+	@echo "make bench  the performance harness (about 20 minutes); writes bench/RESULTS.md"
 	@echo "make lint   ruff over code and notebooks;  make format  fix formatting"
 
 $(BIN)/python:
