@@ -77,6 +77,7 @@ CHAPTER_FILES: Final[Mapping[int, tuple[str, ...]]] = MappingProxyType(
             "redis_client.py",
             "shared_cache.py",
             "rate_limit.py",
+            "unavailable.py",
         ),
     }
 )

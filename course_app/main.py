@@ -184,6 +184,12 @@ def _build(upto: int, settings: Settings) -> FastAPI:
     app.state.redis = None
     app.add_exception_handler(RequestValidationError, validation_exception_handler)
 
+    # Chapter 7: a database that does not answer is a 503 with Retry-After.
+    if upto >= 7:
+        from .unavailable import install as answer_503_without_database
+
+        answer_503_without_database(app)
+
     # Chapter 7 keeps what the workers share in Redis, when REDIS_URL is
     # set. It connects first: chapter 5's login and chapter 6's statistics,
     # below, use the connection.

@@ -19,8 +19,11 @@ PostgreSQL's binaries), in that order.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -236,6 +239,14 @@ class PostgresServer:
         """Stop the server (SIGTERM: its smart shutdown); its data stays unless
         ``remove`` (a folder it made itself is removed at ``close()``)."""
         if self._process is not None:
+            if self._process.running:
+                # SIGINT is PostgreSQL's fast shutdown: open sessions are
+                # ended at once. SIGTERM (a smart shutdown) would wait for
+                # every client, an app's pool included, to disconnect.
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self._process.pid, signal.SIGINT)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._process._process.wait(10)
             self._process.stop()
         if remove:
             shutil.rmtree(self.folder, ignore_errors=True)
