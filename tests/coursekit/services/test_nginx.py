@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,7 +65,11 @@ def test_requests_pass_through_to_the_app(app: ProcessServer) -> None:
         assert response.status_code == 200
         assert response.json() == {"ok": True}
         assert [record["path"] for record in seen(app)] == ["/hello"]
-        assert "GET /hello?x=1 HTTP/1.1" in proxy.access_log()
+        # nginx logs a request once it has answered it: wait for the line.
+        deadline = time.monotonic() + 10
+        while "GET /hello?x=1 HTTP/1.1" not in proxy.access_log():
+            assert time.monotonic() < deadline, proxy.access_log()
+            time.sleep(0.05)
         assert "listen" in proxy.config_path.read_text()
 
 
