@@ -46,7 +46,12 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[pg.PostgresServer]:
-    with start_or_skip(pg.postgres) as running:
+    # password_stored_hashed reads what the app stored from the cluster's
+    # files: a commit must reach them before the answer (the default of
+    # postgres() defers it, and on a busy machine the check looked too soon).
+    with start_or_skip(
+        lambda: pg.postgres(settings={"synchronous_commit": "on"})
+    ) as running:
         yield running
 
 
