@@ -196,10 +196,15 @@ class PostgresServer:
                 connect_timeout=2,
                 autocommit=True,
             ) as connection:
+                backend = connection.info.backend_pid
                 cursor = connection.execute(sql)  # type: ignore[arg-type]
                 row = cursor.fetchone() if cursor.description else None
         except psycopg.OperationalError:
             return None
+        # The server frees the connection's slot only once its backend process
+        # has exited, a moment after the client hangs up; a caller counting
+        # slots (a lesson filling max_connections) must not find ours taken.
+        _wait_exited(backend)
         return "" if row is None else str(row[0])
 
     def _create_database(self) -> None:
@@ -279,6 +284,20 @@ def postgres(
     ``{"log_connections": "on"}``.
     """
     return PostgresServer(folder, max_connections=max_connections, settings=settings)
+
+
+def _wait_exited(pid: int, timeout: float = 2.0) -> None:
+    """Wait (within `timeout`) until process `pid` has exited or is a zombie."""
+    stat = Path(f"/proc/{pid}/stat")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = stat.read_text().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
+            return  # gone, or no /proc to ask (then there is nothing to wait for)
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.005)
 
 
 def wait_gone(port: int, timeout: float = 10.0) -> None:

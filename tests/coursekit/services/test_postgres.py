@@ -61,6 +61,18 @@ def test_it_counts_its_client_connections(server: pg.PostgresServer) -> None:
     assert server.connections() == before
 
 
+def test_a_query_has_given_its_connection_slot_back_when_it_returns(
+    server: pg.PostgresServer,
+) -> None:
+    # A lesson fills max_connections right after query(): the slot of
+    # query()'s own connection must be free by then, not a moment later.
+    for _ in range(20):
+        backend = int(server.query("SELECT pg_backend_pid()") or 0)
+        stat = Path(f"/proc/{backend}/stat")
+        if stat.exists():
+            assert stat.read_text().rpartition(")")[2].split()[0] in ("Z", "X")
+
+
 def test_it_runs_as_an_unprivileged_user_under_root(server: pg.PostgresServer) -> None:
     if os.geteuid() != 0:
         pytest.skip("not root: the server runs as whoever we are")
