@@ -37,6 +37,7 @@ LESSONS = {
     "06a": "06a_caching.ipynb",
     "06b": "06b_measuring_and_production.ipynb",
     "07a": "07a_postgresql.ipynb",
+    "07b": "07b_redis.ipynb",
 }
 #: The page `make lab` opens first: how the course works, what to open.
 START_PAGE = "00_start_here.ipynb"

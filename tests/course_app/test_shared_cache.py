@@ -188,19 +188,6 @@ def test_without_redis_url_each_app_has_its_own_cache_and_says_so(
     )
 
 
-def test_clear_forgets_this_prefix_only(
-    redis_server: redis_service.RedisServer,
-) -> None:
-    with redis_server.client() as client:
-        mine = SharedTTLCache(client, 60, type_=int, prefix="mine[1]:")
-        theirs = SharedTTLCache(client, 60, type_=int, prefix="mine:")
-        assert mine.get_or_compute("a", lambda: 1) == (1, False)
-        assert theirs.get_or_compute("a", lambda: 2) == (2, False)
-        mine.clear()
-        assert mine.get_or_compute("a", lambda: 3) == (3, False)
-        assert theirs.get_or_compute("a", lambda: 4) == (2, True)
-
-
 def test_a_ttl_of_zero_caches_nothing(redis_server: redis_service.RedisServer) -> None:
     with redis_server.client() as client:
         cache = SharedTTLCache(client, 0, type_=int, prefix="zero:")
@@ -238,3 +225,41 @@ def test_the_breaker_logs_an_outage_once_and_lets_one_probe_through(
         ),
         ("INFO", "Redis at redis://h:1/0 answers again; the thing is back"),
     ]
+
+
+def test_concurrent_misses_in_one_worker_compute_once(
+    redis_server: redis_service.RedisServer,
+) -> None:
+    # As chapter 6's TTLCache: the threads that miss together wait for one
+    # computation and get its value (from Redis) as a hit.
+    from concurrent.futures import ThreadPoolExecutor
+
+    computed = []
+
+    def slow() -> int:
+        computed.append(1)
+        time.sleep(0.2)
+        return 42
+
+    with redis_server.client() as client:
+        cache = SharedTTLCache(client, 60, type_=int, prefix="stampede:")
+        with ThreadPoolExecutor(10) as pool:
+            results = list(
+                pool.map(lambda _: cache.get_or_compute("a", slow), range(10))
+            )
+    assert len(computed) == 1
+    assert sorted(results) == [(42, False)] + [(42, True)] * 9
+
+
+def test_while_redis_is_down_nothing_is_stored_or_waited_for(
+    redis_server: redis_service.RedisServer,
+) -> None:
+    with redis_server.client() as client:
+        cache = SharedTTLCache(client, 60, type_=int, prefix="down:")
+        redis_server.stop()
+        started = time.monotonic()
+        for n in range(20):
+            assert cache.get_or_compute("a", lambda n=n: n) == (n, False)
+        assert cache.breaker.down
+        # One failed GET (refused at once), no SET, nothing else tried.
+        assert time.monotonic() - started < 5  # a limit that catches waits
