@@ -55,6 +55,7 @@ EXERCISE_BASES: dict[str, int] = {
     "04": 1,
     "05": 4,
     "06": 5,
+    "07": 6,
 }
 
 CheckFunc = Callable[..., Any]

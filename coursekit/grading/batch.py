@@ -141,6 +141,9 @@ def grade_batch(
             base=EXERCISE_BASES[chapter],
             resources=settings.resources,
             env=KERNEL_ENV,
+            # Chapter 07's checks empty and pause the app's Redis: each
+            # kernel gets one of its own (``submission_redis``).
+            redis=any(c.needs_redis for c in checks),
         )
     except IsolationError as exc:
         raise GradeError(str(exc)) from None

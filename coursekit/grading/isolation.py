@@ -32,6 +32,11 @@ from coursekit.grading import limits as limits_module
 from coursekit.grading.course_view import CourseView
 from coursekit.grading.limits import Cgroup, ResourceLimits
 from coursekit.grading.sandbox import Bubblewrap, SandboxUnavailable, bubblewrap
+from coursekit.grading.submission_redis import (
+    RedisUnavailable,
+    SubmissionRedis,
+    find_redis_server,
+)
 
 __all__ = [
     "MODES",
@@ -94,6 +99,7 @@ class Isolation:
         base: int = 0,
         resources: ResourceLimits | None = None,
         env: Mapping[str, str] | None = None,
+        redis: bool = False,
     ) -> None:
         """
         Args:
@@ -101,12 +107,21 @@ class Isolation:
             base: the reference chapter the exercise builds on.
             resources: the limits for each kernel.
             env: variables every kernel gets on top of the clean environment.
+            redis: give each kernel a Redis of its own (``submission_redis``),
+                in ``REDIS_URL``, for a chapter whose checks look into it.
 
         Raises:
-            IsolationError: ``mode="require"`` and bubblewrap cannot run here.
+            IsolationError: ``mode="require"`` and bubblewrap cannot run here,
+                or ``redis`` and redis-server is not installed.
         """
         if mode not in MODES:
             raise IsolationError(f"--sandbox must be one of {', '.join(MODES)}")
+        self.redis = redis
+        if redis:
+            try:
+                find_redis_server()
+            except RedisUnavailable as exc:
+                raise IsolationError(f"{exc}; nothing was graded") from None
         self.mode = mode
         self.resources = resources or ResourceLimits()
         self.view = CourseView.for_base(base)
@@ -182,6 +197,8 @@ class Isolation:
             if self.own_user or not self.root:
                 found.append("rlimit processes")
         found += ["rlimit cpu", "rlimit file size", "disk watched", "clean environment"]
+        if self.redis:
+            found.append("own Redis on a Unix socket")
         return found
 
     def confine(self, folder: Path) -> Confinement:
@@ -228,6 +245,8 @@ class Confinement:
             isolation.resources, cgroup=self.cgroup, uid=uid
         )
         self._preexec: list[limits_module.Preexec] = []
+        #: The kernel's own Redis, when the isolation gives one (``start_redis``).
+        self.redis: SubmissionRedis | None = None
 
     # -- where things are ------------------------------------------------------
 
@@ -261,6 +280,9 @@ class Confinement:
         if box is None:
             return list(command)
         read_only, files, masked = self.isolation.view.sandbox_binds()
+        if self.redis is not None:
+            # Read-only: the app connects to the socket, and cannot replace it.
+            read_only = [*read_only, self.redis.folder]
         return box.command(
             command,
             folder=self.box,
@@ -327,6 +349,25 @@ class Confinement:
         if self.uid is not None:
             os.chown(path, self.uid, self.gid)
 
+    async def start_redis(self) -> SubmissionRedis:
+        """Start the kernel's own Redis (before the kernel); returns it once it answers.
+
+        Call it from the thread that launches the kernel (the sandbox's
+        ``--die-with-parent`` follows that thread).
+
+        Raises:
+            RedisUnavailable: it could not be started (the message says why).
+        """
+        self.redis = SubmissionRedis(self)
+        self.redis.launch()
+        await self.redis.ready()
+        return self.redis
+
+    def stop_redis(self) -> None:
+        """Stop the kernel's Redis, if it has one; safe to call twice."""
+        if self.redis is not None:
+            self.redis.stop()
+
     # -- after ---------------------------------------------------------------
 
     def oom_killed(self) -> bool:
@@ -356,7 +397,8 @@ class Confinement:
         self.launched()
 
     def remove(self) -> None:
-        """Sweep, then delete the kernel's folder."""
+        """Stop its Redis, sweep, then delete the kernel's folder."""
+        self.stop_redis()
         self.sweep()
         remove_tree(self.folder)
 

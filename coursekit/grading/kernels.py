@@ -29,6 +29,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 
 from coursekit.check import GRADING_ENV
+from coursekit.contracts.runner import REDIS_URL_ENV
 from coursekit.grading.isolation import Confinement, Isolation, remove_tree
 from coursekit.notebooks import ipc_kernel_config
 
@@ -149,6 +150,12 @@ class Kernel:
         return self.confinement.mechanisms
 
     @property
+    def redis_url(self) -> str | None:
+        """The URL the checks reach the kernel's own Redis at (None: it has none)."""
+        redis = self.confinement.redis
+        return None if redis is None else redis.grader_url
+
+    @property
     def pid(self) -> int | None:
         """The process the kernel was started as (bubblewrap, in the sandbox)."""
         km = self.client.km
@@ -215,9 +222,12 @@ def work_folder() -> Path:
 
 
 @functools.cache
-def default_isolation() -> Isolation:
-    """The isolation of kernels started without one: the sandbox if possible."""
-    return Isolation(mode="auto", base=0, env={GRADING_ENV: "1"})
+def default_isolation(*, redis: bool = False) -> Isolation:
+    """The isolation of kernels started without one: the sandbox if possible.
+
+    ``redis``: each kernel gets a Redis of its own (see ``Isolation``).
+    """
+    return Isolation(mode="auto", base=0, env={GRADING_ENV: "1"}, redis=redis)
 
 
 async def start_kernel(
@@ -251,6 +261,12 @@ async def start_kernel(
     )
     kernel = Kernel(client, folder, confinement)
     try:
+        extra_env: dict[str, str] = {}
+        if isolation.redis:
+            # Before the kernel: its REDIS_URL is in its environment from the
+            # start, and its sandbox shows the Redis's folder.
+            redis = await confinement.start_redis()
+            extra_env[REDIS_URL_ENV] = redis.app_url
         km = client.create_kernel_manager()
         assert isinstance(km, SandboxedKernelManager)
         km.confinement = confinement
@@ -260,7 +276,7 @@ async def start_kernel(
         # log outside its box, never to the grader's terminal.
         with (folder / "kernel.log").open("wb") as log:
             await client.async_start_new_kernel(
-                env=confinement.env(),
+                env=confinement.env(extra_env),
                 cwd=str(confinement.cwd),
                 # No parent-pid watch: inside its PID namespace the kernel's
                 # parent is pid 1, which ipykernel would take for "orphaned".

@@ -28,6 +28,7 @@ import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,12 @@ from coursekit.contracts.registry import Check
 from coursekit.contracts.runner import CheckResult, run_check
 from coursekit.contracts.stored import StoredFiles
 from coursekit.grading import agent
-from coursekit.grading.kernels import Kernel, KernelPool
+from coursekit.grading.kernels import (
+    Kernel,
+    KernelPool,
+    default_isolation,
+    start_kernel,
+)
 from coursekit.grading.limits import MIB, ResourceLimits
 from coursekit.grading.mutation import grade_learner_tests
 from coursekit.grading.untrusted import one_line, quote
@@ -426,12 +432,23 @@ def _answers(socket: Path) -> bool:
 
 
 def _run_checks(
-    checks: Sequence[Check], socket: Path, secret_key: str | None, box: Path
+    checks: Sequence[Check],
+    socket: Path,
+    secret_key: str | None,
+    box: Path,
+    redis_url: str | None = None,
 ) -> list[CheckResult]:
     # What the app stored, read from outside its sandbox: it cannot fake it.
     files = StoredFiles([box])
     return [
-        run_check(c, _BASE_URL, secret_key=secret_key, uds=str(socket), files=files)
+        run_check(
+            c,
+            _BASE_URL,
+            secret_key=secret_key,
+            uds=str(socket),
+            files=files,
+            redis_url=redis_url,
+        )
         for c in checks
     ]
 
@@ -478,6 +495,13 @@ async def grade_notebook(
     try:
         kernel = await run.take_kernel()
         isolation = kernel.mechanisms
+        if kernel.redis_url is None and any(c.needs_redis for c in served_checks):
+            # Skipped checks would read as a score of 0 the code did not earn.
+            return stopped(
+                "not graded: the checks look into the app's Redis, and the "
+                "grader gave this kernel none (grade with an isolation that "
+                "starts one: coursekit grade does)"
+            )
         # The learner's own tests: their sandbox starts now and waits for
         # the cells that ran to their end (not one that hung or killed its
         # kernel), which it replays.
@@ -532,6 +556,7 @@ async def grade_notebook(
                 socket,
                 reply.secret_key,
                 kernel.confinement.box,
+                kernel.redis_url,
             ),
             tests,
         )
@@ -608,7 +633,11 @@ def grade_submission(
     """
 
     async def once() -> Graded:
-        pool = KernelPool()
+        # A chapter whose checks look into the app's Redis gets one per kernel.
+        redis = any(c.needs_redis for c in checks)
+        pool = KernelPool(
+            starter=partial(start_kernel, isolation=default_isolation(redis=redis))
+        )
         try:
             return await grade_loaded(load(submission.path), checks, limits, pool)
         finally:

@@ -28,6 +28,7 @@ NAMES = {
     "04": "04_dependency_injection.ipynb",
     "05": "05_oauth2_jwt.ipynb",
     "06": "06_optimization.ipynb",
+    "07": "07_production.ipynb",
 }
 
 
