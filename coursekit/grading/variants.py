@@ -214,4 +214,59 @@ VARIANTS = [
         # Loses the expiry check only: shape and HITs are right.
         {"catalogue": 2, "http_caching": 4, "stats_cache": 3, "gzip": 3},
     ),
+    Variant(
+        "07",
+        "stats_copy_in_process",  # chapter 06's TTLCache kept in front of Redis
+        (
+            (
+                "    def read(self) -> UserStats | None:\n"
+                "        stored = self.client.get(self.key)\n"
+                "        return None if stored is None else "
+                "UserStats.model_validate_json(stored)\n",
+                "    def read(self) -> UserStats | None:\n"
+                "        # A copy in this worker too, so most requests skip Redis.\n"
+                '        if time.monotonic() < getattr(self, "copy_until", 0.0):\n'
+                "            return self.copy\n"
+                "        stored = self.client.get(self.key)\n"
+                "        if stored is None:\n"
+                "            return None\n"
+                "        self.copy = UserStats.model_validate_json(stored)\n"
+                "        self.copy_until = time.monotonic() + self.ttl\n"
+                "        return self.copy\n",
+            ),
+        ),
+        # The first MISS and HIT go through Redis (stats_kept_in_redis), but
+        # then the worker answers from its copy: a HIT once Redis is emptied
+        # (what other workers would not see), and a HIT, not a computed
+        # answer, while Redis is paused. The login limit is untouched.
+        {"shared_cache": 2, "redis_down": 1, "login_limit": 6},
+    ),
+    Variant(
+        "07",
+        "limit_per_address",  # the attempts counted per address, for everyone
+        (
+            (
+                '        digest = hashlib.sha256(f"{address}\\0{normalized}"'
+                ".encode()).hexdigest()\n",
+                "        digest = hashlib.sha256(address.encode()).hexdigest()\n",
+            ),
+        ),
+        # One account's typos lock out every account behind that address:
+        # loses login_limit_per_account only.
+        {"shared_cache": 4, "redis_down": 3, "login_limit": 5},
+    ),
+    Variant(
+        "07",
+        "catches_connection_error_only",  # a stuck Redis is a timeout
+        (
+            (
+                "        except redis.RedisError as error:",
+                "        except redis.ConnectionError as error:",
+            ),
+        ),
+        # A refused connection is caught, but a Redis that does not answer
+        # raises redis.TimeoutError: both routes answer 500 while it is
+        # paused, and every redis_down point is lost.
+        {"shared_cache": 4, "redis_down": 0, "login_limit": 6},
+    ),
 ]
