@@ -21,8 +21,9 @@ RETRY_AFTER = 1.0
 def connect_redis(url: str) -> redis.Redis:
     """A client of the Redis at `url`, with short timeouts and no retries."""
     # It connects on first use: building the app does not need Redis up.
-    # redis-py would retry a failed command three times, with back-off; the
-    # circuit breaker decides when to try again instead.
+    # Without timeouts it would wait as long as a hung Redis keeps the socket
+    # open. No retries (redis-py's defaults differ between versions, with
+    # back-off): the circuit breaker decides when to try again.
     return redis.Redis.from_url(
         url,
         socket_timeout=SOCKET_TIMEOUT,
