@@ -365,8 +365,12 @@ def test_sandbox_keeps_what_exercises_import(
 
 def test_exercises_import_names_of_the_reference() -> None:
     # Guards the test above against finding nothing to check.
-    assert sorted(SOLUTION_IMPORTS) == [4, 5]
+    assert sorted(SOLUTION_IMPORTS) == [4, 5, 6]
     assert "from course_app.deps import SessionDep" in SOLUTION_IMPORTS[4]
+    assert any(
+        line.startswith("from course_app.routers.stats import UserStats")
+        for line in SOLUTION_IMPORTS[6]
+    )
 
 
 def test_chapter_4_sandbox_has_no_chapter_5_code(
