@@ -13,7 +13,7 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parents[1]
 
 # conda-forge names for the pip requirements whose names or extras differ.
-CONDA_NAME = {"uvicorn[standard]": "uvicorn-standard"}
+CONDA_NAME = {"uvicorn[standard]": "uvicorn-standard", "matplotlib": "matplotlib-base"}
 # What a pip extra pulls in, which conda-forge ships as its own package.
 CONDA_EXTRA_PACKAGES = {
     "pwdlib[argon2]": {"argon2-cffi": ""},
