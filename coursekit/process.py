@@ -8,6 +8,9 @@ nothing of the notebook's in its way::
     with serve_process("perf_app:app", app_dir=folder, workers=2) as server:
         httpx.get(server.url + "/")
 
+``serve_gunicorn`` does the same with gunicorn as the process manager and
+uvicorn's worker class, as ``deploy/Dockerfile`` runs the app.
+
 ``serve_process`` runs ``python -m uvicorn`` in ``app_dir``, shows the exact
 command line, and returns once every worker has finished its startup and the
 server answers HTTP. By default uvicorn is given ``--port 0`` and picks a
@@ -45,6 +48,7 @@ __all__ = [
     "ProcessServer",
     "ProcessServerError",
     "release_watchdog",
+    "serve_gunicorn",
     "serve_process",
     "start_watchdog",
     "stop_all",
@@ -55,8 +59,10 @@ __all__ = [
 STARTUP_DONE = "Application startup complete."
 #: The line each worker logs when it starts, lifespan or not.
 PROCESS_STARTED = "Started server process"
-#: The line uvicorn logs once it listens, with the port it was given.
-LISTENING = re.compile(r"Uvicorn running on (https?)://(\S+):(\d+)")
+#: The line uvicorn (or gunicorn) logs once it listens, with its port.
+LISTENING = re.compile(r"(?:Uvicorn running on|Listening at:) (https?)://(\S+):(\d+)")
+#: gunicorn's worker class for ASGI apps: each worker is a uvicorn server.
+GUNICORN_WORKER = "uvicorn_worker.UvicornWorker"
 #: Output lines kept for error messages and ``logs()``.
 LOG_LINES = 200
 
@@ -150,7 +156,7 @@ def _option(command: Sequence[str], name: str) -> str | None:
 
 
 class ProcessServer:
-    """A uvicorn server running in a process group of its own.
+    """A uvicorn (or gunicorn) server running in a process group of its own.
 
     Attributes:
         command: the argument list that was run.
@@ -160,7 +166,8 @@ class ProcessServer:
         port: the TCP port it listens on (once it listens).
         workers: how many worker processes uvicorn was asked for.
         app_dir: the folder it runs in (where ``module:app`` is imported from).
-        pid: the process id of uvicorn's main process, which leads the group.
+        pid: the process id of the main process (uvicorn's, or gunicorn's
+            arbiter), which leads the group.
     """
 
     def __init__(
@@ -224,6 +231,23 @@ class ProcessServer:
         with self._lines_lock:
             tail = list(self._lines)[-lines:]
         return "\n".join(f"    {line}" for line in tail) or "    (no output)"
+
+    def worker_pids(self) -> list[int]:
+        """The process ids of the workers running now, in the order they started.
+
+        The main process's children, but for the resource tracker that
+        ``multiprocessing`` may start beside uvicorn's workers.
+        """
+        try:
+            children = psutil.Process(self.pid).children()
+        except psutil.NoSuchProcess:
+            return []
+        workers = []
+        for child in children:
+            with contextlib.suppress(psutil.Error):  # exited meanwhile
+                if "resource_tracker" not in " ".join(child.cmdline()):
+                    workers.append((child.create_time(), child.pid))
+        return [pid for _, pid in sorted(workers)]
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the server and its workers.
@@ -355,15 +379,7 @@ def serve_process(
         ProcessServerError: the server exited or did not become ready in
             time; the message ends with the server's last output.
     """
-    if os.name != "posix":
-        raise ProcessServerError(
-            "serve_process() needs Linux, macOS or WSL (it uses process groups)."
-        )
-    if workers < 1:
-        raise ProcessServerError(f"workers must be at least 1, not {workers}.")
-    folder = Path(app_dir)
-    if not folder.is_dir():
-        raise ProcessServerError(f"There is no folder {folder} to run the app in.")
+    folder = _checked("serve_process", app_dir, workers)
     command = [
         sys.executable,
         "-m",
@@ -382,6 +398,86 @@ def serve_process(
         "--no-access-log",
         *uvicorn_args,
     ]
+    return _start(command, folder, workers, env, startup_timeout, health_path, show)
+
+
+def serve_gunicorn(
+    target: str,
+    *,
+    app_dir: str | Path = ".",
+    config: str | Path | None = None,
+    workers: int = 1,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    env: Mapping[str, str] | None = None,
+    gunicorn_args: Sequence[str] = (),
+    startup_timeout: float = 30.0,
+    health_path: str = "/",
+    show: bool = True,
+) -> ProcessServer:
+    """Run ``python -m gunicorn target`` with uvicorn's workers; wait until it serves.
+
+    The same as ``serve_process``, with gunicorn managing the processes:
+    each worker is ``uvicorn_worker.UvicornWorker`` (the ``uvicorn-worker``
+    package), a uvicorn server running the app. gunicorn restarts a worker
+    that exits, and also one that stops reporting for its ``timeout`` (an
+    event loop blocked by a call that never returns).
+
+    Args:
+        config: a gunicorn config file, such as a copy of
+            ``deploy/gunicorn.conf.py``, relative to ``app_dir``. The
+            command line's worker class, ``--workers`` and ``--bind`` take
+            precedence over what it sets.
+        gunicorn_args: more gunicorn options, e.g. ``["--timeout", "5"]``.
+
+    The other arguments are ``serve_process``'s; ``port=0`` lets the system
+    pick a free port, read back from gunicorn's "Listening at:" line.
+    """
+    folder = _checked("serve_gunicorn", app_dir, workers)
+    command = [sys.executable, "-m", "gunicorn"]
+    if config is not None:
+        command += ["--config", str(config)]
+    command += [
+        target,
+        "--worker-class",
+        GUNICORN_WORKER,
+        "--workers",
+        str(workers),
+        "--bind",
+        f"{host}:{port}",
+        # Each worker logs its startup, at level info, as uvicorn does.
+        "--log-level",
+        "info",
+        # gunicorn 27 opens a control socket in the home folder by default;
+        # two servers would share it.
+        "--no-control-socket",
+        *gunicorn_args,
+    ]
+    return _start(command, folder, workers, env, startup_timeout, health_path, show)
+
+
+def _checked(caller: str, app_dir: str | Path, workers: int) -> Path:
+    if os.name != "posix":
+        raise ProcessServerError(
+            f"{caller}() needs Linux, macOS or WSL (it uses process groups)."
+        )
+    if workers < 1:
+        raise ProcessServerError(f"workers must be at least 1, not {workers}.")
+    folder = Path(app_dir)
+    if not folder.is_dir():
+        raise ProcessServerError(f"There is no folder {folder} to run the app in.")
+    return folder
+
+
+def _start(
+    command: list[str],
+    folder: Path,
+    workers: int,
+    env: Mapping[str, str] | None,
+    startup_timeout: float,
+    health_path: str,
+    show: bool,
+) -> ProcessServer:
     process_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     if show:
         print(f"$ {_display_command(command)}")

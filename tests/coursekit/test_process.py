@@ -15,7 +15,12 @@ import httpx
 import psutil
 import pytest
 
-from coursekit.process import ProcessServer, ProcessServerError, serve_process
+from coursekit.process import (
+    ProcessServer,
+    ProcessServerError,
+    serve_gunicorn,
+    serve_process,
+)
 
 # A raw ASGI app: no framework to import, so each server starts quickly.
 APP = textwrap.dedent(
@@ -217,6 +222,61 @@ def test_cpu_seconds_counts_the_workers(app_dir: Path) -> None:
     assert used > 0.05
 
 
+def test_worker_pids_are_the_workers_and_follow_a_restart(app_dir: Path) -> None:
+    with serve_process("tiny:app", app_dir=app_dir, workers=2, show=False) as server:
+        first, second = server.worker_pids()
+        assert {first, second} < group_pids(server)
+        os.kill(first, signal.SIGKILL)  # uvicorn replaces a worker that dies
+        deadline = time.monotonic() + 20
+        while len(server.worker_pids()) < 2 or first in server.worker_pids():
+            assert time.monotonic() < deadline, server.logs()
+            time.sleep(0.05)
+        assert server.worker_pids()[0] == second  # the oldest first
+    assert server.worker_pids() == []
+
+
+def test_gunicorn_serves_with_uvicorn_workers_and_stops_the_whole_group(
+    app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serve_gunicorn("tiny:app", app_dir=app_dir, workers=2) as server:
+        assert server.port > 0
+        assert server.url == f"http://127.0.0.1:{server.port}"
+        assert httpx.get(server.url + "/").status_code == 200
+        assert server.logs().count("Application startup complete.") == 2
+        assert len(server.worker_pids()) == 2
+        pids = group_pids(server)
+    assert wait_gone(pids) == set()
+    expected = (
+        "python -m gunicorn tiny:app --worker-class uvicorn_worker.UvicornWorker "
+        "--workers 2 --bind 127.0.0.1:0 --log-level info --no-control-socket"
+    )
+    assert capsys.readouterr().out == f"$ {expected}\n"
+    assert "Using worker: uvicorn_worker.UvicornWorker" in server.logs()
+
+
+def test_gunicorn_reads_its_config_file_and_the_environment(app_dir: Path) -> None:
+    # deploy/gunicorn.conf.py's way: settings from the environment.
+    (app_dir / "gunicorn.conf.py").write_text(
+        "import os\ntimeout = int(os.environ['WORKER_TIMEOUT'])\n", encoding="utf-8"
+    )
+    env = {"WORKER_TIMEOUT": "7", "GREETING": "from gunicorn"}
+    with serve_gunicorn(
+        "tiny:app", app_dir=app_dir, config="gunicorn.conf.py", env=env, show=False
+    ) as server:
+        assert httpx.get(server.url + "/").text.endswith(" from gunicorn")
+    assert server.command[3:5] == ["--config", "gunicorn.conf.py"]
+
+
+def test_gunicorn_that_cannot_import_the_app_raises_with_its_output(
+    app_dir: Path,
+) -> None:
+    with pytest.raises(ProcessServerError) as error:
+        serve_gunicorn("nothere:app", app_dir=app_dir, show=False)
+    message = str(error.value)
+    assert message.startswith("The server exited with code ")
+    assert "No module named 'nothere'" in message
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -224,6 +284,9 @@ def test_cpu_seconds_counts_the_workers(app_dir: Path) -> None:
         ({"app_dir": "/no/such/folder"}, "There is no folder /no/such/folder"),
     ],
 )
-def test_rejects_bad_arguments(options: dict[str, object], message: str) -> None:
+@pytest.mark.parametrize("serve", [serve_process, serve_gunicorn])
+def test_rejects_bad_arguments(
+    serve: object, options: dict[str, object], message: str
+) -> None:
     with pytest.raises(ProcessServerError, match=message):
-        serve_process("tiny:app", show=False, **options)  # type: ignore[arg-type]
+        serve("tiny:app", show=False, **options)  # type: ignore[operator]
