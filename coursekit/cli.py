@@ -4,6 +4,7 @@ coursekit contract 02 --url http://127.0.0.1:8000   check a live server
 coursekit contract 05 --list                         what chapter 05 checks
 coursekit run notebooks/01_hello_world.ipynb         execute and save a notebook
 coursekit build [--check]                            exercises/ from solutions/
+coursekit gradescope 07 --out autograder.zip         a Gradescope autograder
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ skip_unused_slow_imports()
 
 from coursekit.build import main as build_main  # noqa: E402
 from coursekit.contracts.__main__ import main as contract_main  # noqa: E402
+from coursekit.grading.autograder import main as gradescope_main  # noqa: E402
 from coursekit.grading.cli import main as grade_main  # noqa: E402
 from coursekit.notebooks import main as run_main  # noqa: E402
 
@@ -25,6 +27,7 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "contract": (contract_main, "check a live server against a chapter's contract"),
     "run": (run_main, "execute notebooks top to bottom and save their outputs"),
     "grade": (grade_main, "grade a batch of submitted notebooks (instructors)"),
+    "gradescope": (gradescope_main, "build a Gradescope autograder zip for a chapter"),
     "build": (build_main, "generate exercises/ from solutions/ (--check: up to date?)"),
 }
 

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -32,17 +32,20 @@ import nbformat
 
 from coursekit.check import GRADING_ENV
 from coursekit.contracts.registry import (
+    CHAPTERS,
     EXERCISE_BASES,
     Check,
     checks_for,
     normalize_chapter,
 )
 from coursekit.grading.fingerprint import course_fingerprint, grading_fingerprint
+from coursekit.grading.gradebooks import CANVAS, GRADEBOOK, MOODLE, write_gradebooks
 from coursekit.grading.hidden import load_hidden
 from coursekit.grading.isolation import Isolation, IsolationError
 from coursekit.grading.kernels import KernelPool, start_kernel
 from coursekit.grading.limits import ResourceLimits
 from coursekit.grading.report import CRASHED, GRADED, MAX_ATTEMPTS, Record, Report
+from coursekit.grading.roster import RosterError, match_submissions, read_roster
 from coursekit.grading.submission import (
     Graded,
     Limits,
@@ -81,6 +84,12 @@ class GradeSettings:
     #: ``--sandbox``: auto, require or off (see ``isolation.MODES``).
     sandbox: str = "auto"
     resources: ResourceLimits = field(default_factory=ResourceLimits)
+    #: ``--roster``: a CSV of student id, name, submission; the run then
+    #: also writes gradebook.csv, canvas.csv and moodle.csv.
+    roster: Path | None = None
+    #: ``--assignment``: the column the LMS files give the grade (default:
+    #: "Chapter NN: <title>").
+    assignment: str | None = None
 
 
 @dataclass
@@ -126,8 +135,10 @@ def grade_batch(
     try:
         chapter = _chapter(submissions, settings.chapter)
         checks: list[Check] = list(checks_for(chapter))
+        hidden: list[Check] = []
         if settings.hidden is not None:
-            checks += load_hidden(settings.hidden, chapter)
+            hidden = load_hidden(settings.hidden, chapter)
+            checks += hidden
     except ValueError as exc:
         raise GradeError(str(exc)) from None
     if chapter not in EXERCISE_BASES:
@@ -165,6 +176,16 @@ def grade_batch(
     tasks = list(dict.fromkeys(c.task for c in checks))
     report = Report(settings.out, tasks)
     report.load()
+    if settings.roster is not None:
+        lms = _Gradebooks(
+            settings.out,
+            settings.roster,
+            chapter,
+            tasks,
+            max_points=sum(c.points for c in checks),
+            assignment=settings.assignment,
+        )
+        report.also_write.append(lms.write)
     summary = BatchSummary()
     todo: list[tuple[Submission, str]] = []
 
@@ -183,6 +204,7 @@ def grade_batch(
             isolation=graded.isolation,
             isolation_level=level,
             fingerprint=fingerprint,
+            hidden=[c.id for c in hidden],
         )
 
     for submission in submissions:
@@ -243,9 +265,63 @@ def grade_batch(
         file=progress,
         flush=True,
     )
+    if settings.roster is not None:
+        print(lms.summary(report.records), file=progress, flush=True)
     if not isolation.summary.full:
         print(summary_line, file=progress, flush=True)
     return summary
+
+
+class _Gradebooks:
+    """The roster, and the LMS files written from it with every update."""
+
+    def __init__(
+        self,
+        out: Path,
+        roster: Path,
+        chapter: str,
+        tasks: list[str],
+        *,
+        max_points: int,
+        assignment: str | None,
+    ) -> None:
+        try:
+            self.students = read_roster(roster)
+        except RosterError as exc:
+            raise GradeError(str(exc)) from None
+        self.out = out
+        self.folder = roster.resolve().parent
+        self.tasks = tasks
+        self.max_points = max_points
+        self.assignment = assignment or f"Chapter {chapter}: {CHAPTERS[chapter][0]}"
+
+    def _matched(self, records: Sequence[Record]) -> dict[str, str]:
+        graded = {r.submission: Path(r.path) for r in records}
+        return match_submissions(self.students, graded, roster_folder=self.folder)
+
+    def write(self, records: list[Record]) -> None:
+        write_gradebooks(
+            self.out,
+            students=self.students,
+            matched=self._matched(records),
+            records={r.submission: r for r in records},
+            tasks=self.tasks,
+            max_points=self.max_points,
+            assignment=self.assignment,
+        )
+
+    def summary(self, records: Mapping[str, Record]) -> str:
+        matched = self._matched(list(records.values()))
+        missing = len(self.students) - len(matched)
+        extra = sorted(set(records) - set(matched.values()))
+        line = (
+            f"gradebook: {len(self.students)} learners in the roster, "
+            f"{len(matched)} with a submission, {missing} missing"
+        )
+        if extra:
+            names = ", ".join(extra[:5]) + (" ..." if len(extra) > 5 else "")
+            line += f"; {len(extra)} submissions in no roster row: {names}"
+        return line + f" (see {GRADEBOOK}, {CANVAS}, {MOODLE})"
 
 
 class _Todo:

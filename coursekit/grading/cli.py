@@ -3,6 +3,7 @@
     coursekit grade submissions/ --out grades --jobs 2
     coursekit grade alice.ipynb bob.ipynb --chapter 02 --hidden hidden_checks/
     coursekit grade submissions/ --sandbox require   # refuse without bubblewrap
+    coursekit grade submissions/ --roster class.csv  # + Canvas and Moodle files
 
 Exit status: 0 when the batch ran (whatever the grades), 2 on bad usage or
 when the batch cannot start or go on (no sandbox with ``--sandbox
@@ -59,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="coursekit grade",
         description="Run each submitted notebook in a fresh kernel, serve its "
         "`app` and grade it against the chapter's contract. Writes grades.csv, "
-        "results.json and feedback/<submission>.txt into --out.",
+        "results.json, feedback/<submission>.txt and gradescope/<submission>.json "
+        "into --out (with --roster, also the LMS gradebooks).",
     )
     parser.add_argument(
         "submissions", nargs="+", type=Path, help=".ipynb files or folders of them"
@@ -125,6 +127,18 @@ def _parser() -> argparse.ArgumentParser:
         help="processes and threads per submission at once "
         f"(default {resources.processes})",
     )
+    parser.add_argument(
+        "--roster",
+        type=Path,
+        help="CSV of student_id, name, submission: also write gradebook.csv, "
+        "and canvas.csv and moodle.csv to import into Canvas or Moodle",
+    )
+    parser.add_argument(
+        "--assignment",
+        help="the grade's column in canvas.csv and moodle.csv (default \"Chapter "
+        'NN: <title>"; for an existing Canvas assignment, its header in a '
+        'Canvas export, such as "Chapter 07 (12345)")',
+    )
     return parser
 
 
@@ -150,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # A detached busy loop ends too, a little after the notebook's time.
             cpu_seconds=int(args.timeout) + 60,
         ),
+        roster=args.roster,
+        assignment=args.assignment,
     )
     try:
         submissions = find_submissions(args.submissions)

@@ -299,10 +299,29 @@ async def start_kernel(
                     timeout=_PRELOAD_TIMEOUT,
                     output_hook=lambda msg: None,
                 )
+    except RuntimeError as exc:
+        # "Kernel died before replying": what it said (a sandbox that could
+        # not be set up, a broken environment) is in its log, which goes
+        # with its folder.
+        said = _last_words(folder / "kernel.log")
+        await asyncio.shield(kernel.shutdown())
+        if said:
+            raise RuntimeError(f"{exc}; the kernel's last output: {said}") from exc
+        raise
     except BaseException:
         await asyncio.shield(kernel.shutdown())
         raise
     return kernel
+
+
+def _last_words(log: Path, limit: int = 300) -> str:
+    """The last non-empty line of a kernel's log, clipped ("" when none)."""
+    try:
+        text = log.read_bytes()[-4096:].decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:limit] if lines else ""
 
 
 class KernelPool:

@@ -1,4 +1,5 @@
-"""What the grader writes: ``grades.csv``, ``results.json``, ``feedback/``.
+"""What the grader writes: ``grades.csv``, ``results.json``, ``feedback/``,
+``gradescope/`` (each submission's Gradescope ``results.json``).
 
 Everything is rewritten after each submission (to a temporary file, then
 renamed over the old one), so a crash or Ctrl-C loses nothing that was
@@ -24,6 +25,7 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ CRASHED = "crashed the grader"
 RESULTS = "results.json"
 GRADES = "grades.csv"
 FEEDBACK = "feedback"
+GRADESCOPE = "gradescope"
 ATTEMPTS = "attempts.json"
 #: Runs that may stop while grading one submission before it is given up.
 MAX_ATTEMPTS = 2
@@ -70,6 +73,9 @@ class Record:
     isolation_level: str = ""
     #: What the grade depends on besides the submission (resuming compares).
     fingerprint: str = ""
+    #: The ids of the instructor's checks (``--hidden``), which Gradescope
+    #: shows a learner only once grades are published.
+    hidden: list[str] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -88,6 +94,7 @@ class Record:
         isolation: list[str] | None = None,
         isolation_level: str = "",
         fingerprint: str = "",
+        hidden: list[str] | None = None,
     ) -> Record:
         """A record with the per-task points and totals summed from ``results``."""
         tasks: dict[str, int] = {}
@@ -110,6 +117,7 @@ class Record:
             isolation=list(isolation or []),
             isolation_level=isolation_level,
             fingerprint=fingerprint,
+            hidden=list(hidden or []),
         )
 
 
@@ -165,6 +173,9 @@ class Report:
         self.out = out
         self.tasks = tasks
         self.records: dict[str, Record] = {}
+        #: More files made from the records (the LMS gradebooks), rewritten
+        #: with grades.csv: each is called with the records, sorted by name.
+        self.also_write: list[Callable[[list[Record]], None]] = []
         # Grading threads note what they begin while this thread writes rows.
         self._attempts_lock = threading.Lock()
 
@@ -228,8 +239,12 @@ class Report:
 
     def add(self, record: Record) -> None:
         """Keep ``record`` and rewrite every file it changes."""
+        # Imported here: the Gradescope format is built from this module's Record.
+        from coursekit.grading.gradescope import write_gradescope_results
+
         self.records[record.submission] = record
         _write_atomic(self.feedback_path(record.submission), feedback_text(record))
+        write_gradescope_results(record, self.gradescope_path(record.submission))
         self.write()
         self._finished(record.sha256)
 
@@ -237,6 +252,11 @@ class Report:
         """``feedback/<name without .ipynb>.txt``; sub-folders kept."""
         stem = name.removesuffix(".ipynb")
         return self.out / FEEDBACK / f"{stem}.txt"
+
+    def gradescope_path(self, name: str) -> Path:
+        """``gradescope/<name without .ipynb>.json``; sub-folders kept."""
+        stem = name.removesuffix(".ipynb")
+        return self.out / GRADESCOPE / f"{stem}.json"
 
     def write(self) -> None:
         """Rewrite ``grades.csv`` and ``results.json`` from the records."""
@@ -252,3 +272,5 @@ class Report:
         _write_atomic(self.out / GRADES, buffer.getvalue())
         data = {"submissions": [asdict(r) for r in records]}
         _write_atomic(self.out / RESULTS, json.dumps(data, indent=1) + "\n")
+        for write in self.also_write:
+            write(records)

@@ -235,9 +235,12 @@ class Bubblewrap:
             args += ["--ro-bind", str(source), str(destination)]
         for path in masked:
             args += ["--remount-ro", str(path)]
-        # /tmp leads into ``folder`` (unless ``folder`` is itself under /tmp,
-        # which then stays a read-only folder: TMPDIR still points inside).
-        if tmp is not None and not folder.is_relative_to("/tmp"):
+        # /tmp leads into ``folder``, unless ``folder`` or something bound is
+        # itself under /tmp (a course installed in /tmp): /tmp then stays a
+        # read-only folder holding those mounts, and TMPDIR still points
+        # inside ``folder``.
+        under_tmp = [folder, *bound, *masked, *inside]
+        if tmp is not None and not any(p.is_relative_to("/tmp") for p in under_tmp):
             args += ["--symlink", str(tmp), "/tmp"]
         args += ["--bind" if writable else "--ro-bind", str(folder), str(folder)]
         if not writable:
