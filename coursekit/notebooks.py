@@ -29,6 +29,7 @@ from traitlets.config import Config
 
 from coursekit.catch_up import WORKSPACE_ENV
 from coursekit.errors import CourseError
+from coursekit.progress import Progress
 
 __all__ = [
     "NotebookError",
@@ -234,17 +235,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     failed = 0
-    for path in args.notebooks:
-        start = time.perf_counter()
-        print(f"==> {path}", end=" ", flush=True)
-        try:
-            nb = execute(path, cell_timeout=args.timeout)
-        except NotebookError as exc:
-            failed += 1
-            print("FAILED (file left unchanged)", flush=True)
-            print(f"    {exc}", file=sys.stderr, flush=True)
-            continue
-        sanitize(nb, rules)
-        nbformat.write(nb, path)
-        print(f"ok ({time.perf_counter() - start:.1f} s)")
+    with Progress(
+        len(args.notebooks), label="running", unit="notebooks", stream=sys.stdout
+    ) as bar:
+        for path in args.notebooks:
+            start = time.perf_counter()
+            name = str(path)
+            bar.started(name)
+            if not bar.live:  # a log shows which notebook a long wait is in
+                print(f"==> {path}", end=" ", flush=True)
+            head = "" if not bar.live else f"==> {path} "
+            try:
+                nb = execute(path, cell_timeout=args.timeout)
+            except NotebookError as exc:
+                failed += 1
+                bar.finished(name, f"{head}FAILED (file left unchanged)")
+                if bar.live:
+                    bar.print(f"    {exc}")
+                else:
+                    print(f"    {exc}", file=sys.stderr, flush=True)
+                continue
+            sanitize(nb, rules)
+            nbformat.write(nb, path)
+            bar.finished(name, f"{head}ok ({time.perf_counter() - start:.1f} s)")
     return 1 if failed else 0

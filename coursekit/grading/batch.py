@@ -55,6 +55,7 @@ from coursekit.grading.submission import (
     load,
     not_graded,
 )
+from coursekit.progress import Progress
 
 __all__ = ["BatchSummary", "GradeError", "GradeSettings", "grade_batch"]
 
@@ -234,28 +235,32 @@ def grade_batch(
         )
     course = course_fingerprint() if not isolation.summary.full else None
     start = time.perf_counter()
-    results = _grade_all(todo, checks, settings, isolation, report)
-    for done, (submission, digest, graded) in enumerate(results, 1):
-        row = record(submission, digest, graded)
-        report.add(row)
-        if graded.status == GRADED:
-            summary.graded += 1
-        else:
-            summary.not_graded += 1
-        print(
-            f"[{done}/{len(todo)}] {submission.name}: {graded.status} "
-            f"{row.total}/{row.max} ({graded.duration:.1f} s)",
-            file=progress,
-            flush=True,
+    with Progress(
+        len(todo), label="grading", unit="submissions", stream=progress
+    ) as bar:
+        results = _grade_all(
+            todo, checks, settings, isolation, report, on_take=bar.started
         )
-        if course is not None and course_fingerprint() != course:
-            raise GradeError(
-                f"the course's files changed while {submission.name} was graded "
-                "without the sandbox (a submission may have edited them, or "
-                "installed a package): stopped; the grades after it could not "
-                "be trusted. Restore the course (git status; pip install -e .) "
-                "and grade again, with bubblewrap installed"
+        for done, (submission, digest, graded) in enumerate(results, 1):
+            row = record(submission, digest, graded)
+            report.add(row)
+            if graded.status == GRADED:
+                summary.graded += 1
+            else:
+                summary.not_graded += 1
+            bar.finished(
+                submission.name,
+                f"[{done}/{len(todo)}] {submission.name}: {graded.status} "
+                f"{row.total}/{row.max} ({graded.duration:.1f} s)",
             )
+            if course is not None and course_fingerprint() != course:
+                raise GradeError(
+                    f"the course's files changed while {submission.name} was "
+                    "graded without the sandbox (a submission may have edited "
+                    "them, or installed a package): stopped; the grades after it "
+                    "could not be trusted. Restore the course (git status; pip "
+                    "install -e .) and grade again, with bubblewrap installed"
+                )
     if not report.records:
         report.write()
     elapsed = time.perf_counter() - start
@@ -331,11 +336,13 @@ class _Todo:
         self,
         items: Sequence[tuple[Submission, str]],
         started: Callable[[str], None] = lambda digest: None,
+        on_take: Callable[[str], None] = lambda name: None,
     ) -> None:
         self._items = deque(items)
         self._lock = threading.Lock()
         self._spares = 0
         self._started = started
+        self._on_take = on_take
         self.stopped = False
 
     def take(self) -> tuple[Submission, str] | None:
@@ -345,7 +352,8 @@ class _Todo:
                 return None
             item = self._items.popleft()
             self._started(item[1])
-            return item
+        self._on_take(item[0].name)
+        return item
 
     def want_spare(self) -> bool:
         """Yes while more submissions are left than kernels started ahead."""
@@ -457,6 +465,8 @@ def _grade_all(
     settings: GradeSettings,
     isolation: Isolation,
     report: Report,
+    *,
+    on_take: Callable[[str], None] = lambda name: None,
 ) -> Iterator[_Result]:
     """Grade ``todo`` on ``settings.jobs`` threads; yields results as they come.
 
@@ -464,7 +474,7 @@ def _grade_all(
     Ctrl-C), the threads stop and every kernel is shut down before it
     returns.
     """
-    shared = _Todo(todo, report.started)
+    shared = _Todo(todo, report.started, on_take)
     results: queue.SimpleQueue[_Result | BaseException | object] = queue.SimpleQueue()
     jobs = max(1, min(settings.jobs, len(todo)))
     workers = [

@@ -41,5 +41,5 @@ echo "==> creating $ROOT/venv with $("$PYTHON" --version)"
 "$ROOT/venv/bin/python" -m pip install --quiet --upgrade pip
 echo "==> installing the course"
 PYTHONWARNINGS=ignore "$ROOT/venv/bin/python" -m pip install --quiet --editable "$SOURCE/course"
-"$ROOT/venv/bin/python" -m coursekit.grading.autograder --check-install
+"$ROOT/venv/bin/python" -P -m coursekit.grading.autograder --check-install
 echo "==> the autograder is ready"
