@@ -38,6 +38,7 @@ from coursekit.contracts.registry import (
     checks_for,
     normalize_chapter,
 )
+from coursekit.grading.class_report import write_class_report
 from coursekit.grading.fingerprint import course_fingerprint, grading_fingerprint
 from coursekit.grading.gradebooks import CANVAS, GRADEBOOK, MOODLE, write_gradebooks
 from coursekit.grading.hidden import load_hidden
@@ -46,6 +47,8 @@ from coursekit.grading.kernels import KernelPool, start_kernel
 from coursekit.grading.limits import ResourceLimits
 from coursekit.grading.report import CRASHED, GRADED, MAX_ATTEMPTS, Record, Report
 from coursekit.grading.roster import RosterError, match_submissions, read_roster
+from coursekit.grading.similarity import SimilarityResult, find_similar
+from coursekit.grading.similarity import write_csv as write_similarity_csv
 from coursekit.grading.submission import (
     Graded,
     Limits,
@@ -235,6 +238,41 @@ def grade_batch(
         )
     course = course_fingerprint() if not isolation.summary.full else None
     start = time.perf_counter()
+    try:
+        _grade_and_write(
+            todo, checks, settings, isolation, report, summary, record, course, progress
+        )
+    finally:
+        # Whatever was graded, interrupted or not, gets its class report.
+        _write_class_outputs(report, chapter, progress)
+    if not report.records:
+        report.write()
+    elapsed = time.perf_counter() - start
+    print(
+        f"{summary.graded} graded, {summary.not_graded} not graded, "
+        f"{summary.skipped} skipped in {elapsed:.1f} s; see {settings.out}",
+        file=progress,
+        flush=True,
+    )
+    if settings.roster is not None:
+        print(lms.summary(report.records), file=progress, flush=True)
+    if not isolation.summary.full:
+        print(summary_line, file=progress, flush=True)
+    return summary
+
+
+def _grade_and_write(
+    todo: Sequence[tuple[Submission, str]],
+    checks: Sequence[Check],
+    settings: GradeSettings,
+    isolation: Isolation,
+    report: Report,
+    summary: BatchSummary,
+    record: Callable[[Submission, str, Graded], Record],
+    course: str | None,
+    progress: TextIO,
+) -> None:
+    """Grade ``todo``, writing each row as it comes, with the progress shown."""
     with Progress(
         len(todo), label="grading", unit="submissions", stream=progress
     ) as bar:
@@ -261,20 +299,52 @@ def grade_batch(
                     "could not be trusted. Restore the course (git status; pip "
                     "install -e .) and grade again, with bubblewrap installed"
                 )
-    if not report.records:
-        report.write()
-    elapsed = time.perf_counter() - start
+
+
+def _write_class_outputs(report: Report, chapter: str, progress: TextIO) -> None:
+    """``similarity.csv`` and ``report.html`` from every row in ``report``.
+
+    Never raises: the grades are written already, and a fault here must not
+    hide them (or the exception that ended the run); it is said instead.
+    """
+    records = sorted(report.records.values(), key=lambda r: r.submission)
+    if not records:
+        return
+    files = {r.submission: Path(r.path) for r in records}
+    try:
+        found = find_similar(files, chapter)
+        ran = True
+    except Exception as exc:  # a fault of ours; the report says so
+        found = SimilarityResult(
+            notes=[f"the comparison failed: {type(exc).__name__}: {exc}"]
+        )
+        ran = False
+    try:
+        write_similarity_csv(found, report.out / SIMILARITY)
+        path = write_class_report(
+            report.out,
+            records,
+            report.tasks,
+            chapter=chapter,
+            similar=found.pairs,
+            similarity_notes=found.notes,
+            similarity_ran=ran,
+        )
+    except Exception as exc:
+        print(
+            f"error: the class report could not be written ({type(exc).__name__}: "
+            f"{exc}); the grades are in {report.out}",
+            file=progress,
+            flush=True,
+        )
+        return
+    flagged = len(found.pairs)
+    copies = "near-copy" if flagged == 1 else "near-copies"
     print(
-        f"{summary.graded} graded, {summary.not_graded} not graded, "
-        f"{summary.skipped} skipped in {elapsed:.1f} s; see {settings.out}",
+        f"class report: {path}; {flagged} {copies} to look at in {SIMILARITY}",
         file=progress,
         flush=True,
     )
-    if settings.roster is not None:
-        print(lms.summary(report.records), file=progress, flush=True)
-    if not isolation.summary.full:
-        print(summary_line, file=progress, flush=True)
-    return summary
 
 
 class _Gradebooks:
@@ -454,6 +524,9 @@ class _Worker(threading.Thread):
 def _never() -> bool:
     return False
 
+
+#: Near-copies among a run's submissions, for the instructor to look at.
+SIMILARITY = "similarity.csv"
 
 #: What a grading thread sends when it has nothing left to do.
 _FINISHED = object()

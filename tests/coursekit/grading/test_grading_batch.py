@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -253,3 +254,24 @@ def test_tampering_inside_the_kernel_changes_nothing(batch: dict[str, Any]) -> N
     row = batch["rows"]["01_patch_checks.ipynb"]
     assert row["status"] == "graded"
     assert points(row) == points(batch["rows"]["01_no_items.ipynb"])
+
+
+def test_every_run_writes_the_class_report_and_the_exports(
+    batch: dict[str, Any],
+) -> None:
+    out = batch["out"]
+    report = (out / "report.html").read_text(encoding="utf-8")
+    for section in ("histogram", "tasks", "failures", "not-graded", "isolation"):
+        assert f'id="{section}"' in report
+    assert "01_not_json.ipynb" in report  # a row not graded, with its reason
+    assert (out / "similarity.csv").read_text().startswith(
+        "first,second,kind,similarity\n"
+    )
+    names = sorted(
+        str(p.relative_to(out / "gradescope").with_suffix(".ipynb"))
+        for p in (out / "gradescope").rglob("*.json")
+    )
+    assert names == sorted(batch["rows"])
+    good = json.loads((out / "gradescope" / "01_good.json").read_text())
+    assert good["score"] == MAX == sum(t["max_score"] for t in good["tests"])
+    assert f"class report: {out / 'report.html'}" in batch["stderr"]
