@@ -251,7 +251,7 @@ def run(ctx: Context) -> Iterable[Row]:
             row(
                 "uvloop + httptools / asyncio + h11",
                 ratios(fast.rps, plain.rps),
-                note="lesson 06b quotes about 1.7x from this row",
+                note="lesson 07c quotes about 1.8x from this row",
             )
 
             # -- workers ----------------------------------------------------

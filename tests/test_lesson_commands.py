@@ -66,7 +66,7 @@ INSTALLS = [(lesson, line) for lesson, line in COMMANDS if line.startswith("pip 
 
 
 def test_the_lessons_show_the_three_ways_of_serving_with_workers() -> None:
-    # Not silently empty: the extraction finds what lesson 06b shows.
+    # Not silently empty: the extraction finds what lesson 07c shows.
     assert {line.split()[0] for _, line in SERVING} == set(SERVERS)
 
 

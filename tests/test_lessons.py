@@ -38,6 +38,7 @@ LESSONS = {
     "06b": "06b_measuring_and_production.ipynb",
     "07a": "07a_postgresql.ipynb",
     "07b": "07b_redis.ipynb",
+    "07c": "07c_nginx_gunicorn_and_containers.ipynb",
 }
 #: The page `make lab` opens first: how the course works, what to open.
 START_PAGE = "00_start_here.ipynb"
