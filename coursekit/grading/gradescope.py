@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from coursekit.contracts.expect import redact
-from coursekit.grading.report import GRADED, Record, _write_atomic
+from coursekit.grading.report import GRADED, Record, _write_atomic, notebook_lines
 from coursekit.grading.untrusted import one_line
 
 __all__ = ["HIDDEN_VISIBILITY", "gradescope_results", "write_gradescope_results"]
@@ -66,12 +66,7 @@ def _overall_output(record: Record) -> str:
             lines.append(
                 "Every check scores 0. Fix what is said above and submit again."
             )
-    if record.cell_errors:
-        lines += ["", "Cells that raised an error (their text is your notebook's):"]
-        lines += [f"  {one_line(error, 600)}" for error in record.cell_errors]
-    if record.notes:
-        lines += ["", "Notes:"]
-        lines += [f"  {one_line(note, 600)}" for note in record.notes]
+    lines += notebook_lines(record)
     if record.isolation_level and record.isolation_level != "full":
         lines += ["", f"Isolation: {record.isolation_level}"]
     return "\n".join(lines)

@@ -144,14 +144,20 @@ def feedback_text(record: Record) -> str:
         lines.append("Status: graded")
     else:
         lines.append(f"Status: not graded: {one_line(record.status, 600)}")
-    lines += ["", format_report(results)]
+    lines += ["", format_report(results), *notebook_lines(record)]
+    return "\n".join(lines) + "\n"
+
+
+def notebook_lines(record: Record) -> list[str]:
+    """The cells that raised and the notes, each quoted on one line."""
+    lines: list[str] = []
     if record.cell_errors:
         lines += ["", "Cells that raised an error (their text is your notebook's):"]
         lines += [f"  {one_line(error, 600)}" for error in record.cell_errors]
     if record.notes:
         lines += ["", "Notes:"]
         lines += [f"  {one_line(note, 600)}" for note in record.notes]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _write_atomic(path: Path, text: str) -> None:
