@@ -264,8 +264,10 @@ def test_every_run_writes_the_class_report_and_the_exports(
     for section in ("histogram", "tasks", "failures", "not-graded", "isolation"):
         assert f'id="{section}"' in report
     assert "01_not_json.ipynb" in report  # a row not graded, with its reason
-    assert (out / "similarity.csv").read_text().startswith(
-        "first,second,kind,similarity\n"
+    assert (
+        (out / "similarity.csv")
+        .read_text()
+        .startswith("first,second,kind,similarity\n")
     )
     names = sorted(
         str(p.relative_to(out / "gradescope").with_suffix(".ipynb"))
