@@ -31,8 +31,8 @@ graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "20"))
 keepalive = int(os.environ.get("KEEPALIVE", "10"))
 
 # Believe X-Forwarded-For and X-Forwarded-Proto only from the proxy: anyone
-# else could claim any address. In the compose network nginx's address is not
-# fixed, so the container sets FORWARDED_ALLOW_IPS to that network's range.
+# else could claim any address. The default fits nginx on the same machine;
+# deploy/compose.yaml fixes nginx's address and sets FORWARDED_ALLOW_IPS to it.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 # Logs to stdout/stderr, where containers collect them. No access log here:
