@@ -79,6 +79,8 @@ CHAPTER_FILES: Final[Mapping[int, tuple[str, ...]]] = MappingProxyType(
             "rate_limit.py",
             "unavailable.py",
         ),
+        # A request id and timing on every response, CORS, welcome e-mails.
+        8: ("request_id.py", "mail.py"),
     }
 )
 

@@ -1,9 +1,11 @@
 """Settings, read from environment variables."""
 
 import logging
+import re
 import secrets
 import warnings
 from functools import cache
+from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,6 +15,7 @@ logger = logging.getLogger(__name__)
 # HS256 wants a key at least as long as its 32-byte output (RFC 7518, 3.2);
 # PyJWT warns on every signature made with a shorter one.
 MIN_SECRET_KEY_BYTES = 32
+_ORIGIN = re.compile(r"https?://[^/\s:]+(:\d{1,5})?")
 
 
 class InsecureSecretKeyWarning(UserWarning):
@@ -51,6 +54,14 @@ class Settings(BaseSettings):
     # Chapter 7 (with REDIS_URL): login attempts allowed per client address
     # and username in a minute; enough for typos, too few to guess passwords.
     login_attempts_per_minute: int = Field(default=5, ge=1)
+    # Chapter 8: the browser origins allowed to call the API from their
+    # pages, as a JSON list in CORS_ORIGINS ('["https://app.example.com"]').
+    # None by default: a page on another site can link here, not read.
+    cors_origins: list[str] = []
+    # Chapter 8: where welcome e-mails are delivered, one .eml file each,
+    # and the seconds a delivery takes (a real mail server's pace).
+    outbox_dir: Path = Path("outbox")
+    mail_delay_seconds: float = Field(default=0.0, ge=0, le=30, allow_inf_nan=False)
 
     @field_validator("secret_key")
     @classmethod
@@ -62,6 +73,20 @@ class Settings(BaseSettings):
                     f"SECRET_KEY is {size} bytes long; use at least "
                     f"{MIN_SECRET_KEY_BYTES}, e.g. the output of "
                     '`python -c "import secrets; print(secrets.token_urlsafe(32))"`'
+                )
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: list[str]) -> list[str]:
+        # A browser sends its Origin as scheme://host[:port], nothing more:
+        # "https://app.example.com/" (a trailing slash) would never match.
+        for origin in value:
+            if origin != "*" and _ORIGIN.fullmatch(origin) is None:
+                raise ValueError(
+                    f"{origin!r} is not an origin: write scheme://host or "
+                    "scheme://host:port, with no path and no trailing slash, "
+                    'e.g. "https://app.example.com"'
                 )
         return value
 

@@ -26,7 +26,7 @@ __all__ = ["ChapterUnavailableError", "create_app"]
 logger = logging.getLogger(__name__)
 
 FIRST_CHAPTER = 1
-LAST_CHAPTER = 7
+LAST_CHAPTER = 8
 
 CHAPTER_TITLES = {
     1: "hello world",
@@ -36,6 +36,7 @@ CHAPTER_TITLES = {
     5: "OAuth2 password flow + JWT",
     6: "optimization",
     7: "production",
+    8: "around every request",
 }
 
 TAGS = {
@@ -53,6 +54,8 @@ TAGS = {
     ],
     # Chapter 7 adds no routes: it shares the cache and limits logins.
     7: [],
+    # Chapter 8 adds middleware, CORS and a welcome e-mail: no new routes.
+    8: [],
 }
 
 
@@ -96,10 +99,11 @@ class ChapterUnavailableError(ImportError):
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Create the tables at startup; close database connections at shutdown.
+    """Create the tables and the outbox at startup; close connections at shutdown.
 
-    Only from chapter 4 on is there a database (`app.state.engine`), and
-    only in chapter 7 with `REDIS_URL` a Redis client (`app.state.redis`).
+    Only from chapter 4 on is there a database (`app.state.engine`), only in
+    chapter 7 with `REDIS_URL` a Redis client (`app.state.redis`), and from
+    chapter 8 an outbox for e-mails (`app.state.outbox`).
     """
     engine = app.state.engine
     if engine is not None:
@@ -107,6 +111,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
         # Blocking I/O: keep it off the event loop, like any other.
         await run_in_threadpool(create_tables, engine)
+    if app.state.outbox is not None:
+        app.state.outbox.open()
     try:
         yield
     finally:
@@ -182,6 +188,7 @@ def _build(upto: int, settings: Settings) -> FastAPI:
     app.state.chapter = upto
     app.state.engine = None
     app.state.redis = None
+    app.state.outbox = None
     app.add_exception_handler(RequestValidationError, validation_exception_handler)
 
     # Chapter 7: a database that does not answer is a 503 with Retry-After.
@@ -218,7 +225,11 @@ def _build(upto: int, settings: Settings) -> FastAPI:
 
             app.state.engine = create_db_engine(settings)
             app.state.session_factory = create_session_factory(app.state.engine)
-            user_router = create_router(get_sql_user_repo, get_page=get_pagination)
+            user_router = create_router(
+                get_sql_user_repo,
+                get_page=get_pagination,
+                on_created=_welcome_sender(app, settings) if upto >= 8 else None,
+            )
         else:
             from .repositories import (
                 MemoryUserRepository,
@@ -291,7 +302,44 @@ def _build(upto: int, settings: Settings) -> FastAPI:
         # below 1,000 bytes the saving is not worth the work.
         app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
 
+    # Chapter 8: middleware added last runs first, so the request id and
+    # the timing wrap everything, CORS and gzip included, and a preflight
+    # that CORS answers itself gets an id too.
+    if upto >= 8:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        from .request_id import HEADER as REQUEST_ID_HEADER
+        from .request_id import RequestIdMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+            # A page's script may read these of a response, besides the
+            # few every browser shows (Content-Type, ...).
+            expose_headers=[REQUEST_ID_HEADER, "Server-Timing", "X-Cache"],
+            # Tokens travel in the Authorization header, not in cookies.
+            allow_credentials=False,
+            max_age=600,
+        )
+        app.add_middleware(RequestIdMiddleware)
+
     return app
+
+
+def _welcome_sender(app: FastAPI, settings: Settings) -> Any:
+    """Chapter 8: the `on_created` of the users router, a welcome e-mail."""
+    from .mail import Outbox, welcome_message
+
+    outbox = Outbox(settings.outbox_dir, delay=settings.mail_delay_seconds)
+    app.state.outbox = outbox
+
+    def send_welcome(user: Any, background_tasks: Any) -> None:
+        message = welcome_message(user.name, user.email)
+        background_tasks.add_task(outbox.deliver, message)
+
+    return send_welcome
 
 
 def _description(upto: int) -> str:

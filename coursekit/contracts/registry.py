@@ -43,6 +43,7 @@ CHAPTERS: dict[str, tuple[str, str]] = {
     "05": ("OAuth2 + JWT", "ch05_auth"),
     "06": ("optimization", "ch06_optimization"),
     "07": ("production", "ch07_production"),
+    "08": ("around every request", "ch08_requests"),
 }
 
 #: The reference chapter each chapter's exercise builds on: its notebook
@@ -56,6 +57,7 @@ EXERCISE_BASES: dict[str, int] = {
     "05": 4,
     "06": 5,
     "07": 6,
+    "08": 7,
 }
 
 CheckFunc = Callable[..., Any]

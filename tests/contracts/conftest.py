@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from course_app.config import Settings
 from course_app.main import create_app
 from coursekit.contracts import CHAPTERS, CheckResult, checks_for, run_check
+from coursekit.contracts.ch08_requests import ALLOWED_ORIGIN
 from coursekit.contracts.stored import StoredFiles
 from coursekit.serve import LiveServer, serve
 from coursekit.services import ServiceMissing
@@ -30,6 +31,9 @@ from coursekit.services.redis import RedisServer
 from tests import system_packages
 
 _names = itertools.count()
+#: How long the reference's outbox takes to deliver (chapter 08's checks
+#: tell a background e-mail from one the route waits for by it).
+MAIL_SECONDS = 2.0
 #: Each reference app's own folder (its database file is there), by upto.
 FOLDERS: dict[int, Path] = {}
 #: The Redis each reference app uses, by upto (chapter 07 on).
@@ -110,6 +114,11 @@ def reference(
                     secret_key=SECRET_KEY,
                     redis_url=redis_url,
                     login_attempts_per_minute=LOGIN_LIMIT,
+                    # Chapter 08's checks: the origin a page may call from,
+                    # and a mail server as slow as the exercise's.
+                    cors_origins=[ALLOWED_ORIGIN],
+                    outbox_dir=folder / "outbox",
+                    mail_delay_seconds=MAIL_SECONDS,
                 )
                 app = create_app(upto=upto, settings=settings)
             urls[upto] = live(app).url
