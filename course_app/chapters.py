@@ -103,6 +103,7 @@ LESSON_PARTS: Final[Mapping[str, tuple[int, tuple[str, ...]]]] = MappingProxyTyp
             ),
         ),
         "05a": (5, ("tokens.py", "routers/auth.py")),
+        "08a": (8, ("request_id.py",)),
     }
 )
 
