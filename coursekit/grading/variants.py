@@ -29,6 +29,7 @@ NAMES = {
     "05": "05_oauth2_jwt.ipynb",
     "06": "06_optimization.ipynb",
     "07": "07_production.ipynb",
+    "08": "08_around_every_request.ipynb",
 }
 
 
@@ -268,5 +269,62 @@ VARIANTS = [
         # raises redis.TimeoutError: both routes answer 500 while it is
         # paused, and every redis_down point is lost.
         {"shared_cache": 4, "redis_down": 0, "login_limit": 6},
+    ),
+    Variant(
+        "08",
+        "any_request_id_kept",  # the client's id kept whatever it holds
+        (
+            (
+                "        request_id = given if SAFE_ID.fullmatch(given) else "
+                "uuid.uuid4().hex\n",
+                "        request_id = given or uuid.uuid4().hex\n",
+            ),
+        ),
+        # A stranger's text lands in the header and the logs: loses
+        # request_id_replaced_when_unsafe only.
+        {"request_id": 3, "cors": 3, "welcome_email": 4},
+    ),
+    Variant(
+        "08",
+        "timed_before_the_route",  # the clock read before call_next
+        (
+            (
+                "        response = await call_next(request)\n"
+                "        milliseconds = (time.perf_counter() - started) * 1000\n",
+                "        milliseconds = (time.perf_counter() - started) * 1000\n"
+                "        response = await call_next(request)\n",
+            ),
+        ),
+        # Server-Timing is there but near 0 for a route that waits 0.3 s.
+        {"request_id": 3, "cors": 3, "welcome_email": 4},
+    ),
+    Variant(
+        "08",
+        "cors_for_every_origin",  # allow_origins=["*"]
+        (
+            (
+                "        allow_origins=CorsSettings().cors_origins,\n",
+                '        allow_origins=["*"],\n',
+            ),
+        ),
+        # The page is allowed, and so is every other site's: loses
+        # cors_other_origin_refused only.
+        {"request_id": 4, "cors": 2, "welcome_email": 4},
+    ),
+    Variant(
+        "08",
+        "mail_sent_in_the_route",  # deliver() called before register()
+        (
+            (
+                "    user = register(user_in, repo)\n"
+                "    background_tasks.add_task(deliver, "
+                "welcome_message(user.name, user.email))\n",
+                "    deliver(welcome_message(user_in.name, user_in.email))\n"
+                "    user = register(user_in, repo)\n",
+            ),
+        ),
+        # The sign-up waits the mail server's 2 s, and a refused sign-up
+        # (409) mails too: keeps welcome_email_sent only.
+        {"request_id": 4, "cors": 3, "welcome_email": 2},
     ),
 ]
