@@ -39,6 +39,8 @@ LESSONS = {
     "07a": "07a_postgresql.ipynb",
     "07b": "07b_redis.ipynb",
     "07c": "07c_nginx_gunicorn_and_containers.ipynb",
+    "08a": "08a_middleware_and_request_ids.ipynb",
+    "08b": "08b_cors_background_tasks_and_lifespan.ipynb",
 }
 #: The page `make lab` opens first: how the course works, what to open.
 START_PAGE = "00_start_here.ipynb"
