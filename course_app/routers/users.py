@@ -9,7 +9,7 @@ them, and this module needs nothing of a later chapter.
 from collections.abc import Callable
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, status
 
 from ..passwords import hash_password
 from ..repositories import EmailTakenError, UserChanges, UserRepository
@@ -44,23 +44,16 @@ class Page(Protocol):
     def limit(self) -> int: ...
 
 
-#: What runs once a user is created: it may add work to the background
-#: tasks, which run after the response has gone (chapter 8's welcome e-mail).
-OnCreated = Callable[[UserPublic, BackgroundTasks], None]
-
-
 def create_router(
     get_repo: Callable[..., UserRepository],
     *,
     get_page: Callable[..., Page] | None = None,
-    on_created: OnCreated | None = None,
 ) -> APIRouter:
     """The `/users/` routes, storing users in the repository `get_repo` gives.
 
     With `get_page` (chapter 4's `course_app.deps.get_pagination`), `GET
     /users/` returns the page that dependency gives (`skip` and `limit`);
-    without, it returns every user. `on_created(user, background_tasks)` is
-    called after each sign-up.
+    without, it returns every user.
     """
     router = APIRouter(prefix="/users", tags=["users"])
     Repo = Annotated[UserRepository, Depends(get_repo)]
@@ -69,9 +62,7 @@ def create_router(
     # block, so they belong in the thread pool, not on the event loop.
 
     @router.post("/", status_code=status.HTTP_201_CREATED, responses=_conflict)
-    def create_user(
-        user_in: UserCreate, repo: Repo, background_tasks: BackgroundTasks
-    ) -> UserPublic:
+    def create_user(user_in: UserCreate, repo: Repo) -> UserPublic:
         """Register a user."""
         # Checked first to skip hashing for a taken email; the repository
         # still refuses a duplicate that slips in concurrently.
@@ -85,10 +76,7 @@ def create_router(
             )
         except EmailTakenError:
             raise _email_taken() from None
-        created = UserPublic.model_validate(user)
-        if on_created is not None:
-            on_created(created, background_tasks)
-        return created
+        return UserPublic.model_validate(user)
 
     if get_page is not None:
         PageDep = Annotated[Page, Depends(get_page)]
