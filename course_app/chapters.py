@@ -80,7 +80,7 @@ CHAPTER_FILES: Final[Mapping[int, tuple[str, ...]]] = MappingProxyType(
             "unavailable.py",
         ),
         # A request id and timing on every response, CORS, welcome e-mails.
-        8: ("request_id.py", "mail.py"),
+        8: ("request_id.py", "mail.py", "welcome.py"),
     }
 )
 

@@ -225,11 +225,16 @@ def _build(upto: int, settings: Settings) -> FastAPI:
 
             app.state.engine = create_db_engine(settings)
             app.state.session_factory = create_session_factory(app.state.engine)
-            user_router = create_router(
-                get_sql_user_repo,
-                get_page=get_pagination,
-                on_created=_welcome_sender(app, settings) if upto >= 8 else None,
-            )
+            get_repo = get_sql_user_repo
+            if upto >= 8:  # a welcome e-mail after each sign-up
+                from .mail import Outbox
+                from .welcome import get_welcoming_user_repo
+
+                app.state.outbox = Outbox(
+                    settings.outbox_dir, delay=settings.mail_delay_seconds
+                )
+                get_repo = get_welcoming_user_repo
+            user_router = create_router(get_repo, get_page=get_pagination)
         else:
             from .repositories import (
                 MemoryUserRepository,
@@ -326,20 +331,6 @@ def _build(upto: int, settings: Settings) -> FastAPI:
         app.add_middleware(RequestIdMiddleware)
 
     return app
-
-
-def _welcome_sender(app: FastAPI, settings: Settings) -> Any:
-    """Chapter 8: the `on_created` of the users router, a welcome e-mail."""
-    from .mail import Outbox, welcome_message
-
-    outbox = Outbox(settings.outbox_dir, delay=settings.mail_delay_seconds)
-    app.state.outbox = outbox
-
-    def send_welcome(user: Any, background_tasks: Any) -> None:
-        message = welcome_message(user.name, user.email)
-        background_tasks.add_task(outbox.deliver, message)
-
-    return send_welcome
 
 
 def _description(upto: int) -> str:

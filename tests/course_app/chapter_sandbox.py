@@ -60,6 +60,7 @@ def build(
     import course_app
     from course_app.config import Settings
     from course_app.main import LAST_CHAPTER, ChapterUnavailableError, create_app
+    from coursekit.contracts.ch08_requests import ALLOWED_ORIGIN
     from coursekit.contracts.runner import run_checks
     from coursekit.contracts.stored import StoredFiles
     from coursekit.serve import serve
@@ -71,6 +72,11 @@ def build(
         redis_url=redis_url,
         # Chapter 05's checks log in as one user up to six times a minute.
         login_attempts_per_minute=10,
+        # Chapter 08's checks: the page origin they call from, and e-mails
+        # in db_dir (where they look), delivered as slowly as the exercise's.
+        cors_origins=[ALLOWED_ORIGIN],
+        outbox_dir=Path(db_dir) / "outbox",
+        mail_delay_seconds=2.0,
     )
     app = create_app(upto, settings=settings)
     with TestClient(app) as client:

@@ -79,7 +79,7 @@ def test_files_upto_adds_one_chapter_at_a_time() -> None:
     assert "routers/me.py" in files_upto(5)
 
 
-@pytest.mark.parametrize("upto", [-1, 8, True, 2.0, "3", None])
+@pytest.mark.parametrize("upto", [-1, 9, True, 2.0, "3", None])
 def test_files_upto_needs_a_chapter(upto: Any) -> None:
     with pytest.raises(ValueError, match="upto must be"):
         files_upto(upto)
@@ -365,7 +365,7 @@ def test_sandbox_keeps_what_exercises_import(
 
 def test_exercises_import_names_of_the_reference() -> None:
     # Guards the test above against finding nothing to check.
-    assert sorted(SOLUTION_IMPORTS) == [4, 5, 6]
+    assert sorted(SOLUTION_IMPORTS) == [4, 5, 6, 7]
     assert "from course_app.deps import SessionDep" in SOLUTION_IMPORTS[4]
     assert any(
         line.startswith("from course_app.routers.stats import UserStats")
