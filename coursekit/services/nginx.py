@@ -166,7 +166,7 @@ def nginx(
     *,
     upstream: str | Sequence[str] = (),
 ) -> NginxServer:
-    """Start nginx with the config template ``config``; return once it listens.
+    """Start nginx with the config template ``config``; return once it serves.
 
     ``config`` is a whole ``nginx.conf``, with placeholders (``PLACEHOLDERS``):
 
@@ -322,7 +322,7 @@ class NginxServer:
         return path
 
     def start(self, config: str) -> None:
-        """Test ``config`` and start nginx with it; return once it listens."""
+        """Test ``config`` and start nginx with it; return once its workers run."""
         if self.running:
             raise ServiceError("this nginx is running already; stop() it first")
         self._write(config, CONFIG_NAME)
@@ -332,7 +332,14 @@ class NginxServer:
             self._nginx(self.config_path, "-g", "daemon off;"),
             cwd=self.folder,
         )
-        self._process.wait_ready(lambda: port_answers(self.port), timeout=START_TIMEOUT)
+        # The master listens before it forks the workers, and a worker calls
+        # itself "worker process" only once it is set up (as root: runs as
+        # the unprivileged user). Until then a connection waits unanswered,
+        # and reload() could take these workers for the new ones.
+        self._process.wait_ready(
+            lambda: port_answers(self.port) and bool(self._workers()),
+            timeout=START_TIMEOUT,
+        )
 
     def reload(
         self, config: str | None = None, *, upstream: str | Sequence[str] | None = None
