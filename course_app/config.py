@@ -3,6 +3,7 @@
 import logging
 import re
 import secrets
+import tempfile
 import warnings
 from functools import cache
 from pathlib import Path
@@ -59,8 +60,10 @@ class Settings(BaseSettings):
     # None by default: a page on another site can link here, not read.
     cors_origins: list[str] = []
     # Chapter 8: where welcome e-mails are delivered, one .eml file each,
-    # and the seconds a delivery takes (a real mail server's pace).
-    outbox_dir: Path = Path("outbox")
+    # and the seconds a delivery takes (a real mail server's pace). In the
+    # temporary folder by default, which any server process (a container's
+    # unprivileged user, a test's) may write to, unlike the folder it runs in.
+    outbox_dir: Path = Path(tempfile.gettempdir()) / f"{__package__}-outbox"
     mail_delay_seconds: float = Field(default=0.0, ge=0, le=30, allow_inf_nan=False)
 
     @field_validator("secret_key")
