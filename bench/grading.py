@@ -41,8 +41,9 @@ from coursekit.grading.variants import NAMES, VARIANTS, Variant, course_notebook
 
 SECTION = "grading"
 #: The chapters graded, each by its own run: a typical one with learner-written
-#: tests (02), one that waits (03), one that spends CPU (05).
-CHAPTERS = ("02", "03", "05")
+#: tests (02), one that waits (03), one that spends CPU (05), one whose checks
+#: read the files the app writes in the background (08).
+CHAPTERS = ("02", "03", "05", "08")
 TOTAL = 100
 QUICK_TOTAL = 12
 #: Of each chapter's submissions: solutions, exercises as released, and the
