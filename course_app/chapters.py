@@ -81,6 +81,8 @@ CHAPTER_FILES: Final[Mapping[int, tuple[str, ...]]] = MappingProxyType(
         ),
         # A request id and timing on every response, CORS, welcome e-mails.
         8: ("request_id.py", "mail.py", "welcome.py"),
+        # Sign-ups live over a WebSocket and SSE; users as CSV, streamed.
+        9: ("feed.py", "routers/live.py"),
     }
 )
 

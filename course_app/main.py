@@ -26,7 +26,7 @@ __all__ = ["ChapterUnavailableError", "create_app"]
 logger = logging.getLogger(__name__)
 
 FIRST_CHAPTER = 1
-LAST_CHAPTER = 8
+LAST_CHAPTER = 9
 
 CHAPTER_TITLES = {
     1: "hello world",
@@ -37,6 +37,7 @@ CHAPTER_TITLES = {
     6: "optimization",
     7: "production",
     8: "around every request",
+    9: "live updates and streaming",
 }
 
 TAGS = {
@@ -56,6 +57,13 @@ TAGS = {
     7: [],
     # Chapter 8 adds middleware, CORS and a welcome e-mail: no new routes.
     8: [],
+    9: [
+        {
+            "name": "live",
+            "description": "Sign-ups as they happen (WebSocket, server-sent "
+            "events), and every user as CSV.",
+        }
+    ],
 }
 
 
@@ -234,6 +242,12 @@ def _build(upto: int, settings: Settings) -> FastAPI:
                     settings.outbox_dir, delay=settings.mail_delay_seconds
                 )
                 get_repo = get_welcoming_user_repo
+            if upto >= 9:  # and on the live feed
+                from .feed import SignupFeed
+                from .routers.live import get_announcing_user_repo
+
+                app.state.signup_feed = SignupFeed()
+                get_repo = get_announcing_user_repo
             user_router = create_router(get_repo, get_page=get_pagination)
         else:
             from .repositories import (
@@ -306,6 +320,11 @@ def _build(upto: int, settings: Settings) -> FastAPI:
         # Level 6 compresses almost as well as 9 for a fraction of the CPU;
         # below 1,000 bytes the saving is not worth the work.
         app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
+
+    if upto >= 9:
+        from .routers.live import router as live_router
+
+        app.include_router(live_router)
 
     # Chapter 8: middleware added last runs first, so the request id and
     # the timing wrap everything, CORS and gzip included, and a preflight

@@ -2,38 +2,37 @@
 
 Chapter 2's users router is left as it is: it takes its repository from a
 dependency, so chapter 8 gives it one that does a little more. The
-repository below stores users like the one it wraps, and after a user is
-created it adds the welcome e-mail to the request's background tasks, which
-FastAPI runs once the response has gone. A sign-up that fails (409, 422)
-creates nobody, so it mails nobody.
+repository below stores users like the one it wraps, and calls a function
+after each user it creates; chapter 8's adds the welcome e-mail to the
+request's background tasks, which FastAPI runs once the response has gone.
+A sign-up that fails (409, 422) creates nobody, so it mails nobody.
 """
+
+from collections.abc import Callable
 
 from fastapi import BackgroundTasks, Request
 
 from .deps import UserRepoDep
-from .mail import Outbox, welcome_message
+from .mail import welcome_message
 from .repositories import UserChanges, UserRecord, UserRepository
 
-__all__ = ["WelcomingUserRepository", "get_welcoming_user_repo"]
+__all__ = ["NotifyingUserRepository", "get_welcoming_user_repo"]
 
 
-class WelcomingUserRepository:
-    """`repo`, plus a welcome e-mail queued in `background_tasks` per new user."""
+class NotifyingUserRepository:
+    """`repo`, calling `created(user)` after each user it creates."""
 
     def __init__(
-        self, repo: UserRepository, outbox: Outbox, background_tasks: BackgroundTasks
+        self, repo: UserRepository, created: Callable[[UserRecord], None]
     ) -> None:
         self._repo = repo
-        self._outbox = outbox
-        self._background_tasks = background_tasks
+        self._created = created
 
     def create(self, *, name: str, email: str, hashed_password: str) -> UserRecord:
         user = self._repo.create(
             name=name, email=email, hashed_password=hashed_password
         )
-        message = welcome_message(user.name, user.email)
-        # Outbox.deliver is a plain def: FastAPI runs it in the thread pool.
-        self._background_tasks.add_task(self._outbox.deliver, message)
+        self._created(user)
         return user
 
     def get(self, user_id: int) -> UserRecord | None:
@@ -60,4 +59,12 @@ def get_welcoming_user_repo(
     `background_tasks` is the request's own: FastAPI gives every dependency
     and the route the same object, and runs its tasks after the response.
     """
-    return WelcomingUserRepository(repo, request.app.state.outbox, background_tasks)
+    outbox = request.app.state.outbox
+
+    def send_welcome(user: UserRecord) -> None:
+        # Outbox.deliver is a plain def: FastAPI runs it in the thread pool.
+        background_tasks.add_task(
+            outbox.deliver, welcome_message(user.name, user.email)
+        )
+
+    return NotifyingUserRepository(repo, send_welcome)

@@ -44,6 +44,7 @@ CHAPTERS: dict[str, tuple[str, str]] = {
     "06": ("optimization", "ch06_optimization"),
     "07": ("production", "ch07_production"),
     "08": ("around every request", "ch08_requests"),
+    "09": ("live updates and streaming", "ch09_live"),
 }
 
 #: The reference chapter each chapter's exercise builds on: its notebook
@@ -58,6 +59,7 @@ EXERCISE_BASES: dict[str, int] = {
     "06": 5,
     "07": 6,
     "08": 7,
+    "09": 8,
 }
 
 CheckFunc = Callable[..., Any]
@@ -111,6 +113,11 @@ class Check:
     def needs_redis(self) -> bool:
         """True when the check also talks to the Redis the app uses (``redis_url``)."""
         return "redis_url" in inspect.signature(self.func).parameters
+
+    @property
+    def needs_websocket(self) -> bool:
+        """True when the check opens WebSocket connections (``websocket``)."""
+        return "websocket" in inspect.signature(self.func).parameters
 
     @property
     def is_mutant(self) -> bool:

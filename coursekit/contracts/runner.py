@@ -34,6 +34,7 @@ from coursekit.contracts.expect import (
 )
 from coursekit.contracts.registry import CHAPTERS, Check, checks_for, normalize_chapter
 from coursekit.contracts.stored import StoredFiles
+from coursekit.contracts.ws_client import WebSocketOpener
 from coursekit.uds import unix_transport
 
 __all__ = [
@@ -236,6 +237,8 @@ def run_check(
         kwargs["files"] = files
     if check.needs_redis:
         kwargs["redis_url"] = redis_url
+    if check.needs_websocket:
+        kwargs["websocket"] = WebSocketOpener(base_url, uds, request_timeout)
     outcome: list[BaseException | None] = []
     routes: set[str] = set()
 
