@@ -30,6 +30,7 @@ NAMES = {
     "06": "06_optimization.ipynb",
     "07": "07_production.ipynb",
     "08": "08_around_every_request.ipynb",
+    "09": "09_live_updates_and_streaming.ipynb",
 }
 
 
@@ -326,5 +327,67 @@ VARIANTS = [
         # The sign-up waits the mail server's 2 s, and a refused sign-up
         # (409) mails too: keeps welcome_email_sent only.
         {"request_id": 4, "cors": 3, "welcome_email": 2},
+    ),
+    Variant(
+        "09",
+        "one_queue_for_everyone",  # every listener reads the same queue
+        (
+            (
+                "    def subscribe(self) -> asyncio.Queue[SignupEvent]:\n"
+                "        queue: asyncio.Queue[SignupEvent] = asyncio.Queue()\n"
+                "        self.queues.add(queue)\n"
+                "        return queue\n",
+                "    def subscribe(self) -> asyncio.Queue[SignupEvent]:\n"
+                "        if not self.queues:\n"
+                "            self.queues.add(asyncio.Queue())\n"
+                "        return next(iter(self.queues))\n",
+            ),
+        ),
+        # One listener alone hears everything; of two, each event reaches
+        # one: loses ws_every_client_told only (the SSE checks listen alone).
+        {"websocket": 3, "sse": 4, "export": 4},
+    ),
+    Variant(
+        "09",
+        "no_catching_up",  # Last-Event-ID taken, never used
+        (
+            (
+                "        if last_event_id is not None:\n"
+                "            for missed in [e for e in feed.history if e.id > "
+                "last_event_id]:\n"
+                "                yield as_sse(missed)\n",
+                "",
+            ),
+        ),
+        {"websocket": 4, "sse": 2, "export": 4},
+    ),
+    Variant(
+        "09",
+        "csv_by_hand",  # rows joined with commas, nothing quoted
+        (
+            (
+                "                writer.writerow([user.id, user.name, user.email])\n",
+                '                buffer.write(f"{user.id},{user.name},{user.email}'
+                '\\r\\n")\n',
+            ),
+        ),
+        # Plain names read back; Smith, "Jo" spills into the next column.
+        {"websocket": 4, "sse": 4, "export": 3},
+    ),
+    Variant(
+        "09",
+        "csv_built_whole",  # the whole file in memory, then sent
+        (
+            (
+                "    return StreamingResponse(\n        rows(),\n",
+                '    return Response(\n        "".join(rows()),\n',
+            ),
+            (
+                "from fastapi.responses import StreamingResponse\n",
+                "from fastapi.responses import Response, StreamingResponse\n",
+            ),
+        ),
+        # Right file, but with a Content-Length: loses csv_streamed only.
+        {"websocket": 4, "sse": 4, "export": 3},
     ),
 ]
