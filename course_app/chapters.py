@@ -83,6 +83,8 @@ CHAPTER_FILES: Final[Mapping[int, tuple[str, ...]]] = MappingProxyType(
         8: ("request_id.py", "mail.py", "welcome.py"),
         # Sign-ups live over a WebSocket and SSE; users as CSV, streamed.
         9: ("feed.py", "routers/live.py"),
+        # A picture per user: files uploaded and served back; 403.
+        10: ("avatars.py", "routers/avatars.py"),
     }
 )
 

@@ -26,7 +26,7 @@ __all__ = ["ChapterUnavailableError", "create_app"]
 logger = logging.getLogger(__name__)
 
 FIRST_CHAPTER = 1
-LAST_CHAPTER = 9
+LAST_CHAPTER = 10
 
 CHAPTER_TITLES = {
     1: "hello world",
@@ -38,6 +38,7 @@ CHAPTER_TITLES = {
     7: "production",
     8: "around every request",
     9: "live updates and streaming",
+    10: "files and permissions",
 }
 
 TAGS = {
@@ -63,6 +64,9 @@ TAGS = {
             "description": "Sign-ups as they happen (WebSocket, server-sent "
             "events), and every user as CSV.",
         }
+    ],
+    10: [
+        {"name": "avatars", "description": "A picture per user: upload, see, remove."}
     ],
 }
 
@@ -325,6 +329,13 @@ def _build(upto: int, settings: Settings) -> FastAPI:
         from .routers.live import router as live_router
 
         app.include_router(live_router)
+
+    if upto >= 10:
+        # Imported before the lifespan creates the tables: the model
+        # registers the avatars table with them.
+        from .routers.avatars import router as avatars_router
+
+        app.include_router(avatars_router)
 
     # Chapter 8: middleware added last runs first, so the request id and
     # the timing wrap everything, CORS and gzip included, and a preflight

@@ -45,6 +45,7 @@ CHAPTERS: dict[str, tuple[str, str]] = {
     "07": ("production", "ch07_production"),
     "08": ("around every request", "ch08_requests"),
     "09": ("live updates and streaming", "ch09_live"),
+    "10": ("files and permissions", "ch10_files"),
 }
 
 #: The reference chapter each chapter's exercise builds on: its notebook
@@ -60,6 +61,7 @@ EXERCISE_BASES: dict[str, int] = {
     "07": 6,
     "08": 7,
     "09": 8,
+    "10": 9,
 }
 
 CheckFunc = Callable[..., Any]
