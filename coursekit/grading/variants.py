@@ -31,6 +31,7 @@ NAMES = {
     "07": "07_production.ipynb",
     "08": "08_around_every_request.ipynb",
     "09": "09_live_updates_and_streaming.ipynb",
+    "10": "10_files_and_permissions.ipynb",
 }
 
 
@@ -389,5 +390,39 @@ VARIANTS = [
         ),
         # Right file, but with a Content-Length: loses csv_streamed only.
         {"websocket": 4, "sse": 4, "export": 3},
+    ),
+    Variant(
+        "10",
+        "any_user_may_change_it",  # the owner check left out
+        (
+            (
+                "    if user.id != user_id:\n"
+                '        raise HTTPException(403, "You can only change your own '
+                'avatar")\n',
+                "    pass  # logged in is enough\n",
+            ),
+        ),
+        # Still 401 without a token; another user's token changes the picture.
+        {"upload": 6, "permissions": 1, "limits": 2},
+    ),
+    Variant(
+        "10",
+        "forbidden_as_401",  # "not yours" answered as "who are you?"
+        (
+            (
+                '        raise HTTPException(403, "You can only change your own '
+                'avatar")\n',
+                '        raise HTTPException(401, "You can only change your own '
+                'avatar")\n',
+            ),
+        ),
+        {"upload": 6, "permissions": 1, "limits": 2},
+    ),
+    Variant(
+        "10",
+        "limit_of_a_million_bytes",  # 1 MB, not 1 MiB
+        (("MAX_PICTURE = 1024 * 1024\n", "MAX_PICTURE = 1000 * 1000\n"),),
+        # A picture of exactly 1 MiB is refused: loses the limit's check.
+        {"upload": 6, "permissions": 3, "limits": 0},
     ),
 ]
