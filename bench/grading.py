@@ -41,9 +41,11 @@ from coursekit.grading.variants import NAMES, VARIANTS, Variant, course_notebook
 
 SECTION = "grading"
 #: The chapters graded, each by its own run: a typical one with learner-written
-#: tests (02), one that waits (03), one that spends CPU (05), one whose checks
-#: read the files the app writes in the background (08).
-CHAPTERS = ("02", "03", "05", "08")
+#: tests (02), one that waits (03), one that spends CPU (05), and the newer
+#: kinds: checks that read the files the app writes in the background (08),
+#: that hold WebSocket and event-stream connections open (09), that upload
+#: files of a megabyte (10).
+CHAPTERS = ("02", "03", "05", "08", "09", "10")
 TOTAL = 100
 QUICK_TOTAL = 12
 #: Of each chapter's submissions: solutions, exercises as released, and the
