@@ -42,6 +42,7 @@ LESSONS = {
     "08a": "08a_middleware_and_request_ids.ipynb",
     "08b": "08b_cors_background_tasks_and_lifespan.ipynb",
     "09": "09_live_updates_and_streaming.ipynb",
+    "10": "10_files_and_permissions.ipynb",
 }
 #: The page `make lab` opens first: how the course works, what to open.
 START_PAGE = "00_start_here.ipynb"
