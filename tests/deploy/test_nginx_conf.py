@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from coursekit.process import ProcessServer, serve_process
 from coursekit.services.nginx import NginxServer, nginx
@@ -22,6 +25,9 @@ REQUESTS = 50
 #: A loopback address other than nginx's own, for the client: Linux routes
 #: all of 127.0.0.0/8 to lo, so the app can tell the client from the proxy.
 CLIENT_ADDRESS = "127.0.0.2"
+#: Seconds to wait for a live message: a limit that catches a hang (a
+#: WebSocket refused, an event held in nginx's buffers), not a measure.
+LIVE_TIMEOUT = 10.0
 
 
 def recorder(*uvicorn_args: str) -> ProcessServer:
@@ -53,22 +59,34 @@ def proxy(app: ProcessServer) -> Iterator[NginxServer]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def course_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessServer]:
-    folder = tmp_path_factory.mktemp("course_app")
+def serve_course_app(folder: Path) -> ProcessServer:
     env = {
         "DATABASE_URL": f"sqlite:///{folder / 'course.db'}",
         "SECRET_KEY": "a-test-key-that-is-long-enough-for-hs256",
+        # The sign-ups' welcome e-mails (chapter 08) land here.
+        "OUTBOX_DIR": str(folder / "outbox"),
     }
     # With the access log: a line per request the app saw.
-    with serve_process(
+    return serve_process(
         "course_app.main:app",
         app_dir=HERE.parents[1],
         env=env,
         health_path="/health",
         uvicorn_args=["--access-log"],
         show=False,
-    ) as server:
+    )
+
+
+@pytest.fixture(scope="module")
+def course_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessServer]:
+    with serve_course_app(tmp_path_factory.mktemp("course_app")) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_course_app(tmp_path: Path) -> Iterator[ProcessServer]:
+    """The course app with an empty feed: no sign-up announced yet."""
+    with serve_course_app(tmp_path) as server:
         yield server
 
 
@@ -224,3 +242,97 @@ def test_a_stopped_app_gives_a_json_502_and_the_error_log_says_why() -> None:
 def test_the_proxy_answers_its_own_health_check(proxy: NginxServer) -> None:
     response = httpx.get(proxy.url + "/nginx-health")
     assert (response.status_code, response.text) == (200, "ok\n")
+
+
+def sign_up(proxy: NginxServer, name: str) -> dict[str, Any]:
+    """A new user, created through nginx: the feed announces it."""
+    body = {
+        "name": name,
+        "email": f"{uuid.uuid4().hex}@example.com",
+        "password": "a-long-enough-password",
+    }
+    response = httpx.post(proxy.url + "/users/", json=body, timeout=LIVE_TIMEOUT)
+    assert response.status_code == 201, response.text
+    user: dict[str, Any] = response.json()
+    return user
+
+
+def test_a_websocket_passes_through_nginx(course_proxy: NginxServer) -> None:
+    # Without Upgrade and "Connection: upgrade" passed on, the app gets a
+    # plain GET and the handshake fails (websockets raises InvalidStatus).
+    url = course_proxy.url.replace("http://", "ws://", 1) + "/ws/signups"
+    with connect(url, open_timeout=LIVE_TIMEOUT) as websocket:
+        assert websocket.response.headers["server"] == "nginx"
+        # The route subscribes before it accepts: this sign-up is heard.
+        user = sign_up(course_proxy, "Ada over WebSocket")
+        message = json.loads(websocket.recv(timeout=LIVE_TIMEOUT))
+    assert message["type"] == "signup"
+    assert message["user"] == {"id": user["id"], "name": "Ada over WebSocket"}
+
+
+def next_event(lines: Iterator[str]) -> dict[str, str]:
+    """The next event's fields (``id``, ``event``, ``data``); comments skipped."""
+    fields: dict[str, str] = {}
+    for line in lines:
+        if not line:
+            if fields:
+                return fields
+            continue
+        if line.startswith(":"):  # a comment, such as FastAPI's ": ping"
+            continue
+        name, _, value = line.partition(":")
+        fields[name] = value.removeprefix(" ")
+    raise AssertionError(f"the stream ended before an event: {fields}")
+
+
+def signup_event(proxy: NginxServer, name: str) -> dict[str, str]:
+    """The SSE event of a sign-up made while /events/signups streams via nginx.
+
+    The app behind ``proxy`` must have announced no sign-up yet.
+    """
+    # Buffered, nginx holds the whole response, headers included, until the
+    # app writes its first event; with nothing announced yet, there is none
+    # before this sign-up, made only once the headers are here. A held
+    # response is then a ReadTimeout (the timeout is per read), not a hang.
+    # Last-Event-ID: 0 asks for the kept events first: the route subscribes
+    # only as the response starts, and a sign-up made just then could come
+    # before that; replayed, it cannot be missed.
+    with httpx.stream(
+        "GET",
+        proxy.url + "/events/signups",
+        headers={"Last-Event-ID": "0", "Accept-Encoding": "gzip"},
+        timeout=LIVE_TIMEOUT,
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert "content-encoding" not in response.headers  # events as written
+        user = sign_up(proxy, name)
+        event = next_event(response.iter_lines())
+    assert event["event"] == "signup"
+    assert json.loads(event["data"]) == {"id": user["id"], "name": name}
+    return event
+
+
+def test_server_sent_events_pass_through_nginx_as_they_happen(
+    fresh_course_app: ProcessServer,
+) -> None:
+    with start_or_skip(lambda: nginx(CONFIG, upstream=fresh_course_app.url)) as proxy:
+        event = signup_event(proxy, "Ada over SSE")
+    assert event["id"] == "1"
+
+
+def test_events_are_not_buffered_even_without_the_app_s_header(
+    fresh_course_app: ProcessServer,
+) -> None:
+    # nginx obeys the app's X-Accel-Buffering: no (FastAPI sends it); told
+    # to ignore it, only the events location's proxy_buffering off is left.
+    # Without that line this test fails with a ReadTimeout.
+    config, added = re.subn(
+        r"^(\s*proxy_read_timeout 30s;)$",
+        r"\1\n        proxy_ignore_headers X-Accel-Buffering;",
+        CONFIG,
+        flags=re.MULTILINE,
+    )
+    assert added == 1
+    with start_or_skip(lambda: nginx(config, upstream=fresh_course_app.url)) as proxy:
+        signup_event(proxy, "Bob over SSE")
