@@ -336,3 +336,29 @@ def test_events_are_not_buffered_even_without_the_app_s_header(
     assert added == 1
     with start_or_skip(lambda: nginx(config, upstream=fresh_course_app.url)) as proxy:
         signup_event(proxy, "Bob over SSE")
+
+
+def test_a_one_mib_avatar_passes_and_a_larger_body_is_nginx_s_413(
+    course_proxy: NginxServer,
+) -> None:
+    # Chapter 10 accepts a picture of exactly 1 MiB; with its multipart form
+    # that is a little over nginx's default of 1m, which would refuse it.
+    email = f"avatar-{uuid.uuid4().hex}@example.com"
+    with httpx.Client(base_url=course_proxy.url, timeout=30) as client:
+        user = client.post(
+            "/users/",
+            json={"name": "Ada", "email": email, "password": "correct-horse"},
+        ).json()
+        login = {"username": email, "password": "correct-horse"}
+        token = client.post("/token", data=login).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        path = f"/users/{user['id']}/avatar"
+        picture = b"\x89PNG\r\n\x1a\n" + bytes(1024 * 1024 - 8)
+        sent = client.put(path, files={"file": ("a.png", picture)}, headers=auth)
+        assert sent.status_code == 204, sent.text
+        assert client.get(path).content == picture
+        huge = picture + bytes(200 * 1024)
+        refused = client.put(path, files={"file": ("a.png", huge)}, headers=auth)
+    assert refused.status_code == 413
+    # nginx's own page: the app, which answers in JSON, never saw the body.
+    assert "413 Request Entity Too Large" in refused.text
