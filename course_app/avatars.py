@@ -11,6 +11,7 @@ from sqlalchemy import ForeignKey, LargeBinary, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .db import Base
+from .sql_repository import MAX_ID
 
 __all__ = [
     "MAX_AVATAR_BYTES",
@@ -67,6 +68,10 @@ def save_avatar(
 
 def read_avatar(session: Session, user_id: int) -> Avatar | None:
     """The user's picture, if they have one."""
+    # No user has an id past a 64-bit integer, and the database refuses to
+    # be asked about one (SQLite raises OverflowError): no picture either.
+    if not -MAX_ID - 1 <= user_id <= MAX_ID:
+        return None
     return session.scalars(select(Avatar).where(Avatar.user_id == user_id)).first()
 
 

@@ -16,7 +16,14 @@ from typing import Any
 
 import httpx
 import pytest
-from contract_support import LAST, LOGIN_LIMIT, SECRET_KEY, SERVERS, in_parallel
+from contract_support import (
+    LAST,
+    LOGIN_LIMIT,
+    MAIL_SECONDS,
+    SECRET_KEY,
+    SERVERS,
+    in_parallel,
+)
 from fastapi import FastAPI
 
 from course_app.config import Settings
@@ -31,9 +38,6 @@ from coursekit.services.redis import RedisServer
 from tests import system_packages
 
 _names = itertools.count()
-#: How long the reference's outbox takes to deliver (chapter 08's checks
-#: tell a background e-mail from one the route waits for by it).
-MAIL_SECONDS = 2.0
 #: Each reference app's own folder (its database file is there), by upto.
 FOLDERS: dict[int, Path] = {}
 #: The Redis each reference app uses, by upto (chapter 07 on).

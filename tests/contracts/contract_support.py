@@ -19,6 +19,9 @@ LAST = len(CHAPTERS)
 #: keep earlier contracts only with a limit above that. Chapter 07's own
 #: check finds any limit below its MOST_ATTEMPTS.
 LOGIN_LIMIT = 10
+#: How long the reference's outbox takes to deliver (chapter 08's checks
+#: tell a background e-mail from one the route waits for by it).
+MAIL_SECONDS = 2.0
 #: The live servers of this test session, by base URL.
 SERVERS: dict[str, LiveServer] = {}
 

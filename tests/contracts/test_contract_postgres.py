@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from contract_support import LAST, LOGIN_LIMIT, SECRET_KEY, in_parallel
+from contract_support import LAST, LOGIN_LIMIT, MAIL_SECONDS, SECRET_KEY, in_parallel
 
 from course_app.config import Settings
 from course_app.main import create_app
@@ -25,11 +25,17 @@ from coursekit.contracts import (
     format_report,
     run_check,
 )
+from coursekit.contracts.ch08_requests import ALLOWED_ORIGIN
 from coursekit.contracts.stored import StoredFiles
 from coursekit.serve import serve
 from coursekit.services import postgres as pg
 from coursekit.services import redis as redis_service
 from tests.servers import start_or_skip
+
+# The first test waits for the session's fixture: every chapter's checks
+# against every chapter's app, ten chapters deep, in parallel streams. On a
+# busy machine that takes minutes; the limit still catches a hang.
+pytestmark = pytest.mark.timeout(900)
 
 #: The first chapter whose app keeps anything in a database.
 FIRST_WITH_DATABASE = 4
@@ -64,10 +70,14 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def results(
-    server: pg.PostgresServer, redis_url: str
+    server: pg.PostgresServer,
+    redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[tuple[str, int], Any]]:
     servers = []
     urls = {}
+    # Chapter 08's e-mails are files, not rows: an outbox the checks search.
+    outboxes = tmp_path_factory.mktemp("outboxes")
     for upto in UPTOS:
         database = f"upto{upto}"
         server.query(f"CREATE DATABASE {database}")
@@ -76,6 +86,9 @@ def results(
             secret_key=SECRET_KEY,
             redis_url=redis_url if upto >= 7 else None,
             login_attempts_per_minute=LOGIN_LIMIT,
+            cors_origins=[ALLOWED_ORIGIN],
+            outbox_dir=outboxes / database,
+            mail_delay_seconds=MAIL_SECONDS,
         )
         app = create_app(upto=upto, settings=settings)
         live = serve(app, name=f"postgres-upto{upto}", show=False)
@@ -83,7 +96,7 @@ def results(
         urls[upto] = live.url
         httpx.get(live.url + "/openapi.json")  # one app at a time, as in conftest
     # The cluster's files hold what the apps stored, for the checks that read it.
-    files = StoredFiles([server.folder])
+    files = StoredFiles([server.folder, outboxes])
 
     def stream(upto: int) -> dict[tuple[str, int], CheckResult]:
         return {

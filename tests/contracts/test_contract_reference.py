@@ -7,6 +7,11 @@ from contract_support import LAST, server_errors
 
 from coursekit.contracts import CHAPTERS, CheckResult, checks_for, format_report
 
+# The first test waits for the session's fixture: every chapter's checks
+# against every chapter's app, ten chapters deep, in parallel streams. On a
+# busy machine that takes minutes; the limit still catches a hang.
+pytestmark = pytest.mark.timeout(900)
+
 # Each check against the app of its own chapter and of every later one:
 # later chapters must keep earlier contracts.
 CASES = [

@@ -107,7 +107,7 @@ def test_the_learner_s_own_file_is_kept_unless_replaced(workspace: Path) -> None
     ("chapter", "message"),
     [
         (0, "got 0"),
-        (8, "got 8"),
+        (11, "got 11"),
         ("4", "got '4'"),
         ("04z", "got '04z'"),
         (True, "got True"),
@@ -117,7 +117,7 @@ def test_a_wrong_chapter_is_a_clear_error(
     workspace: Path, chapter: object, message: str
 ) -> None:
     wanted = (
-        "catch_up needs a chapter number from 1 to 7 (an int), or one of the "
+        "catch_up needs a chapter number from 1 to 10 (an int), or one of the "
         "lessons that teach part of a chapter ("
         + ", ".join(repr(lesson) for lesson in chapters.LESSON_PARTS)
         + "); "
