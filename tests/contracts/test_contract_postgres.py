@@ -10,6 +10,7 @@ each upto gets a database of its own on one server.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import httpx
@@ -62,16 +63,24 @@ def server() -> Iterator[pg.PostgresServer]:
 
 
 @pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """Chapter 07's Redis (its app keeps the cache and login counts there)."""
-    with start_or_skip(redis_service.redis) as running:
-        yield running.url
+def redis_urls() -> Iterator[dict[int, str]]:
+    """A Redis for each app from chapter 07 on (the cache, the login counts).
+
+    One each, as in conftest: chapter 07's checks empty and pause the whole
+    server, which would upset the other apps' checks running meanwhile.
+    """
+    with ExitStack() as stack:
+        yield {
+            upto: stack.enter_context(start_or_skip(redis_service.redis)).url
+            for upto in UPTOS
+            if upto >= 7
+        }
 
 
 @pytest.fixture(scope="module")
 def results(
     server: pg.PostgresServer,
-    redis_url: str,
+    redis_urls: dict[int, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[tuple[str, int], Any]]:
     servers = []
@@ -84,7 +93,7 @@ def results(
         settings = Settings(
             database_url=server.url("psycopg", database=database),
             secret_key=SECRET_KEY,
-            redis_url=redis_url if upto >= 7 else None,
+            redis_url=redis_urls.get(upto),
             login_attempts_per_minute=LOGIN_LIMIT,
             cors_origins=[ALLOWED_ORIGIN],
             outbox_dir=outboxes / database,
@@ -105,7 +114,7 @@ def results(
                 urls[upto],
                 secret_key=SECRET_KEY,
                 files=files,
-                redis_url=redis_url if upto >= 7 else None,
+                redis_url=redis_urls.get(upto),
             )
             for chapter in CHAPTERS
             if int(chapter) <= upto
