@@ -229,6 +229,9 @@ def test_setup_routes_name_a_task_of_their_chapter_or_given(chapter: str) -> Non
         assert task in [*tasks, GIVEN], f"chapter {chapter}: {route} -> {task}"
 
 
+# It may be the first to wait for the session's fixture in its worker: every
+# chapter's checks against every chapter's app (test_contract_reference).
+@pytest.mark.timeout(900)
 def test_no_check_uses_a_setup_route_its_chapter_does_not_name(
     reference_results: dict[tuple[str, int], CheckResult],
 ) -> None:
