@@ -140,6 +140,11 @@ def server_timing(client: httpx.Client) -> None:
         )
 
 
+def _listed(value: str) -> set[str]:
+    """The names of a comma-separated header (already lower-cased)."""
+    return {part.strip() for part in value.split(",")}
+
+
 def _allowed(response: httpx.Response) -> str:
     """The response's Access-Control-Allow-Origin: ours, or `*`, else a failure."""
     value = response.headers.get("access-control-allow-origin")
@@ -182,7 +187,7 @@ def cors_preflight_allowed(client: httpx.Client) -> None:
         )
     _allowed(response)
     allowed = response.headers.get("access-control-allow-headers", "").lower()
-    if "authorization" not in {part.strip() for part in allowed.split(",")}:
+    if "authorization" not in _listed(allowed):
         fail(
             "a page may not send its token",
             expected="Access-Control-Allow-Headers listing Authorization",
@@ -224,7 +229,7 @@ def cors_exposes_request_id(client: httpx.Client) -> None:
     response = client.get("/", headers={"Origin": ALLOWED_ORIGIN})
     allowed = _allowed(response)
     exposed = response.headers.get("access-control-expose-headers", "").lower()
-    if "x-request-id" not in {part.strip() for part in exposed.split(",")}:
+    if "x-request-id" not in _listed(exposed):
         fail(
             "a page cannot read the request id",
             expected="Access-Control-Expose-Headers listing X-Request-ID",
@@ -234,7 +239,7 @@ def cors_exposes_request_id(client: httpx.Client) -> None:
     vary = response.headers.get("vary", "").lower()
     # An answer for "*" is the same for every origin; one naming the origin
     # differs by it, and a shared cache must know.
-    if allowed != "*" and "origin" not in {part.strip() for part in vary.split(",")}:
+    if allowed != "*" and "origin" not in _listed(vary):
         fail(
             "a cache could hand this answer to a page of another origin",
             expected="Vary: Origin (the answer depends on the Origin sent)",
