@@ -44,8 +44,10 @@ SECTION = "grading"
 #: tests (02), one that waits (03), one that spends CPU (05), and the newer
 #: kinds: checks that read the files the app writes in the background (08),
 #: that hold WebSocket and event-stream connections open (09), that upload
-#: files of a megabyte (10).
-CHAPTERS = ("02", "03", "05", "08", "09", "10")
+#: files of a megabyte (10), and a learner's async test run against mutants
+#: with an AsyncClient, beside checks that sign in with a form and a cookie
+#: (11).
+CHAPTERS = ("02", "03", "05", "08", "09", "10", "11")
 #: Graded a second time with ``--sandbox off``: the sandbox's cost.
 OFF_CHAPTERS = ("03", "05")
 TOTAL = 100

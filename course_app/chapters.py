@@ -9,10 +9,11 @@ manifest is how the sandbox knows which files those are: `files_upto(4)`.
 It holds because the package is laid out by chapter: each module belongs to
 the first chapter that needs it, and no module imports one of a later
 chapter (only `create_app`, in `main`, imports a chapter's modules, inside
-that chapter's `if upto >= N` block). No code reads a data file of the
-package at run time, so the files are all Python modules. `tests/course_app/
-test_chapters.py` checks that every module is listed once, and builds each
-chapter from exactly its files.
+that chapter's `if upto >= N` block). Besides the modules, chapter 11 adds the
+pages' templates (`templates/*.html`) and their stylesheet (`static/`),
+read from beside the modules at run time; no other file of the package is
+data. `tests/course_app/test_chapters.py` checks that every module and
+data file is listed once, and builds each chapter from exactly its files.
 """
 
 from collections.abc import Mapping
@@ -85,6 +86,15 @@ CHAPTER_FILES: Final[Mapping[int, tuple[str, ...]]] = MappingProxyType(
         9: ("feed.py", "routers/live.py"),
         # A picture per user: files uploaded and served back; 403.
         10: ("avatars.py", "routers/avatars.py"),
+        # Pages for people: templates, a stylesheet, a session cookie.
+        11: (
+            "sessions.py",
+            "routers/pages.py",
+            "templates/base.html",
+            "templates/catalogue.html",
+            "templates/login.html",
+            "static/site.css",
+        ),
     }
 )
 

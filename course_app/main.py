@@ -26,7 +26,7 @@ __all__ = ["ChapterUnavailableError", "create_app"]
 logger = logging.getLogger(__name__)
 
 FIRST_CHAPTER = 1
-LAST_CHAPTER = 10
+LAST_CHAPTER = 11
 
 CHAPTER_TITLES = {
     1: "hello world",
@@ -39,6 +39,7 @@ CHAPTER_TITLES = {
     8: "around every request",
     9: "live updates and streaming",
     10: "files and permissions",
+    11: "pages and cookies",
 }
 
 TAGS = {
@@ -68,6 +69,7 @@ TAGS = {
     10: [
         {"name": "avatars", "description": "A picture per user: upload, see, remove."}
     ],
+    11: [{"name": "pages", "description": "HTML pages: the catalogue, signing in."}],
 }
 
 
@@ -336,6 +338,17 @@ def _build(upto: int, settings: Settings) -> FastAPI:
         from .routers.avatars import router as avatars_router
 
         app.include_router(avatars_router)
+
+    if upto >= 11:
+        from fastapi.staticfiles import StaticFiles
+
+        from .routers.pages import STATIC_DIR
+        from .routers.pages import router as pages_router
+
+        app.include_router(pages_router)
+        # A mounted app answers everything under its path itself: no
+        # dependencies, no OpenAPI entry; `name` is what `url_for` finds.
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     # Chapter 8: middleware added last runs first, so the request id and
     # the timing wrap everything, CORS and gzip included, and a preflight

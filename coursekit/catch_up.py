@@ -311,10 +311,15 @@ def catch_up(chapter: int | str, *, replace: bool = False) -> None:
     print(done.summary())
 
 
+#: What `%%module` writes: modules, and chapter 11's templates and stylesheet.
+WRITABLE_SUFFIXES = frozenset({".py", ".html", ".css"})
+
+
 def write_module(path: str, source: str) -> str:
     """Write `source` into the learner's package as `my_app/<path>`; say what happened.
 
-    `path` is relative to the package (`"routers/root.py"`). Folders are
+    `path` is relative to the package (`"routers/root.py"`, or a data file
+    of chapter 11: `"templates/base.html"`, `"static/site.css"`). Folders are
     created as needed, and the package imports afresh afterwards, so that
     the next `import` sees what was written. This is what `%%module <path>`
     does with the cell below its first line.
@@ -324,11 +329,12 @@ def write_module(path: str, source: str) -> str:
         not path.strip()
         or relative.is_absolute()
         or ".." in relative.parts
-        or relative.suffix != ".py"
+        or relative.suffix not in WRITABLE_SUFFIXES
     ):
         raise CatchUpError(
             f"%%module needs a module's path inside {PACKAGE}/, such as "
-            f"routers/root.py; got {path.strip()!r}"
+            "routers/root.py (or a page's template or stylesheet, such as "
+            f"templates/base.html); got {path.strip()!r}"
         )
     destination = package_dir() / relative
     shown = f"{PACKAGE}/{relative.as_posix()}"

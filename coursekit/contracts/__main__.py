@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from coursekit.contracts.registry import checks_for
+from coursekit.contracts.registry import CHAPTERS, checks_for
 from coursekit.contracts.runner import (
     CHECK_TIMEOUT,
     REDIS_URL_ENV,
@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m coursekit.contracts",
         description="Check a live server against a chapter's contract.",
     )
-    parser.add_argument("chapter", help="chapter number: 01 to 07")
+    first, last = min(CHAPTERS), max(CHAPTERS)
+    parser.add_argument("chapter", help=f"chapter number: {first} to {last}")
     parser.add_argument("--url", help="base URL of the server to check")
     parser.add_argument("--task", help="run only the checks of this task")
     parser.add_argument(

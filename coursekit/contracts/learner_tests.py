@@ -51,9 +51,9 @@ class Outcome:
 
 def reference_app(chapter: str) -> Any:
     """The reference a chapter's learner tests must pass against, built fresh."""
-    from course_app.main import create_app
+    from coursekit.contracts.mutant_apps import fresh_app
 
-    return create_app(upto=int(chapter))
+    return fresh_app(int(chapter))
 
 
 def built(name: str) -> Any:
@@ -141,20 +141,49 @@ def results(
     return found
 
 
-def call(function: Callable[..., Any], client: Any) -> Outcome:
-    """Run a test function with ``client``; never raises (but for Ctrl-C)."""
+def call(
+    function: Callable[..., Any],
+    client: Any,
+    async_client: Callable[[], Any] | None = None,
+) -> Outcome:
+    """Run a test function with ``client``; never raises (but for Ctrl-C).
+
+    An ``async def`` test gets an ``httpx.AsyncClient`` on the same app
+    instead, made by ``async_client()``, and runs on an event loop of its own
+    in a thread (a notebook's kernel already runs one in this thread).
+    """
     try:
-        returned = function(client)
-        if inspect.isawaitable(returned):
-            close = getattr(returned, "close", None)
-            if close is not None:
-                close()
-            raise TypeError("the test is `async def`: write it as a plain `def`")
+        if inspect.iscoroutinefunction(function):
+            if async_client is None:
+                raise TypeError("an `async def` test cannot be run here")
+            _run_async(function, async_client)
+        else:
+            returned = function(client)
+            if inspect.isawaitable(returned):
+                close = getattr(returned, "close", None)
+                if close is not None:
+                    close()
+                raise TypeError(
+                    "the test returned an awaitable without being `async def`: "
+                    "write `async def` and `await` what it returns"
+                )
     except KeyboardInterrupt:
         raise
     except BaseException as exc:
         return Outcome("failed", f"{type(exc).__name__}: {exc}"[:500])
     return Outcome("passed")
+
+
+def _run_async(function: Callable[..., Any], async_client: Callable[[], Any]) -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    async def main() -> None:
+        async with async_client() as client:
+            await function(client)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="coursekit-async-test") as pool:
+        pool.submit(lambda: asyncio.run(main())).result()
 
 
 def run_here(
@@ -163,7 +192,8 @@ def run_here(
     """Mutation-test the learner's functions in this process (``check()``).
 
     Each app (the reference, each mutant) is served for real and the test
-    gets an ``httpx.Client`` on it, as in grading.
+    gets an ``httpx.Client`` on it (an ``httpx.AsyncClient`` if it is
+    ``async def``), as in grading.
     """
     found: list[CheckResult] = []
     for function_name, group in by_function(checks).items():
@@ -189,4 +219,8 @@ def _run_served(function: Any, app: Any) -> Outcome:
         serve(app, name="coursekit-learner-test", show=False) as server,
         httpx.Client(base_url=server.url, timeout=10) as client,
     ):
-        return call(function, client)
+        return call(
+            function,
+            client,
+            lambda: httpx.AsyncClient(base_url=server.url, timeout=10),
+        )

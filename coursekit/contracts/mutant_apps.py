@@ -11,17 +11,43 @@ hints at run time, and these endpoints live in functions.
 """
 
 import json
+import secrets
+import shutil
+import tempfile
+import weakref
 from collections.abc import Callable
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Path, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
+from course_app.config import Settings
 from course_app.main import create_app
 from course_app.routers import root
 from course_app.routers.root import ItemEcho
+
+
+def fresh_app(upto: int) -> FastAPI:
+    """``create_app(upto=upto)`` on a store and a signing key of its own.
+
+    Each run of a learner's test gets an app that no other run has written
+    to (a temporary SQLite file, an outbox beside it, removed with the app),
+    and tokens signed with a key made for it: the environment's settings
+    would share one database file in the grader's working folder.
+    """
+    folder = FilePath(tempfile.mkdtemp(prefix="coursekit-app-"))
+    settings = Settings(
+        database_url=f"sqlite:///{folder / 'app.db'}",
+        secret_key=secrets.token_urlsafe(32),
+        outbox_dir=folder / "outbox",
+    )
+    app = create_app(upto=upto, settings=settings)
+    weakref.finalize(app, shutil.rmtree, folder, ignore_errors=True)
+    return app
+
 
 # -- chapter 01 ----------------------------------------------------------------
 
@@ -63,7 +89,7 @@ def floats_accepted() -> FastAPI:
         """Echo the item id, converted to an integer, and the optional `q`."""
         return {"item_id": item_id, "q": q}
 
-    return _replaced(create_app(upto=1), "/items/{item_id}", read_item)
+    return _replaced(fresh_app(upto=1), "/items/{item_id}", read_item)
 
 
 def negatives_refused() -> FastAPI:
@@ -73,7 +99,7 @@ def negatives_refused() -> FastAPI:
         """Echo the item id, converted to an integer, and the optional `q`."""
         return ItemEcho(item_id=item_id, q=q)
 
-    return _replaced(create_app(upto=1), "/items/{item_id}", read_item)
+    return _replaced(fresh_app(upto=1), "/items/{item_id}", read_item)
 
 
 def input_not_echoed() -> FastAPI:
@@ -86,21 +112,21 @@ def input_not_echoed() -> FastAPI:
         ]
         return JSONResponse({"detail": errors}, status_code=422)
 
-    app = create_app(upto=1)
+    app = fresh_app(upto=1)
     app.add_exception_handler(RequestValidationError, without_input)
     return app
 
 
 def no_swagger_ui() -> FastAPI:
-    return _without(create_app(upto=1), "/docs", "/docs/oauth2-redirect")
+    return _without(fresh_app(upto=1), "/docs", "/docs/oauth2-redirect")
 
 
 def no_redoc() -> FastAPI:
-    return _without(create_app(upto=1), "/redoc")
+    return _without(fresh_app(upto=1), "/redoc")
 
 
 def root_undocumented() -> FastAPI:
-    return _replaced(create_app(upto=1), "/", root.read_root, include_in_schema=False)
+    return _replaced(fresh_app(upto=1), "/", root.read_root, include_in_schema=False)
 
 
 def _documented(app: FastAPI, change: Callable[[dict[str, Any]], None]) -> FastAPI:
@@ -122,7 +148,7 @@ def item_id_documented_as_text() -> FastAPI:
             if parameter["name"] == "item_id":
                 parameter["schema"] = {"type": "string", "title": "Item Id"}
 
-    return _documented(create_app(upto=1), as_text)
+    return _documented(fresh_app(upto=1), as_text)
 
 
 def q_required() -> FastAPI:
@@ -130,7 +156,7 @@ def q_required() -> FastAPI:
         """Echo the item id, converted to an integer, and the optional `q`."""
         return ItemEcho(item_id=item_id, q=q)
 
-    return _replaced(create_app(upto=1), "/items/{item_id}", read_item)
+    return _replaced(fresh_app(upto=1), "/items/{item_id}", read_item)
 
 
 # -- chapter 02 ----------------------------------------------------------------
@@ -193,7 +219,7 @@ class _Leak:
 
 
 def _leaking(method: str, *, collection: bool) -> FastAPI:
-    app = create_app(upto=2)
+    app = fresh_app(upto=2)
     app.add_middleware(_Leak, method=method, collection=collection)
     return app
 
@@ -221,4 +247,120 @@ def schema_documents_hash() -> FastAPI:
             "hashed_password", {"type": "string", "title": "Hashed Password"}
         )
 
-    return _documented(create_app(upto=2), with_hash)
+    return _documented(fresh_app(upto=2), with_hash)
+
+
+# -- chapter 11 ----------------------------------------------------------------
+
+
+def _shadowed(
+    app: FastAPI, path: str, method: str, endpoint: Callable[..., Any], **options: Any
+) -> FastAPI:
+    """``app`` where ``endpoint`` answers ``method path`` before the reference does.
+
+    Routes match in order: the new route, moved first, shadows the old one,
+    which stays (and keeps its place in the OpenAPI document).
+    """
+    from course_app.routers.pages import same_origin
+
+    app.router.add_api_route(
+        path,
+        endpoint,
+        methods=[method],
+        dependencies=[Depends(same_origin)],
+        response_class=HTMLResponse,
+        include_in_schema=False,
+        **options,
+    )
+    app.router.routes.insert(0, app.router.routes.pop())
+    return app
+
+
+class _ScriptReadableCookie:
+    """ASGI middleware: the session cookie loses its ``HttpOnly``."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def rewrite(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {
+                    **message,
+                    "headers": [
+                        (k, v.replace(b"; HttpOnly", b"") if k == b"set-cookie" else v)
+                        for k, v in message.get("headers", [])
+                    ],
+                }
+            await send(message)
+
+        await self.app(scope, receive, rewrite)
+
+
+def cookie_without_httponly() -> FastAPI:
+    app = fresh_app(upto=11)
+    app.add_middleware(_ScriptReadableCookie)
+    return app
+
+
+def any_password_signs_in() -> FastAPI:
+    from pydantic import validate_email
+    from pydantic_core import PydanticCustomError
+
+    from course_app.deps import SettingsDep, UserRepoDep
+    from course_app.routers import pages
+    from course_app.sessions import start_session
+
+    def sign_in(
+        request: Request,
+        username: Annotated[str, Form()],
+        password: Annotated[str, Form()],
+        repo: UserRepoDep,
+        settings: SettingsDep,
+    ) -> Any:
+        try:
+            _, email = validate_email(username)
+        except PydanticCustomError:
+            email = username
+        user = repo.get_by_email(email)  # the bug: the password is not checked
+        if user is None:
+            return pages.sign_in(request, username, password, repo, settings)
+        response = RedirectResponse(pages.CATALOGUE_PATH, 303)
+        start_session(response, request, user, settings)
+        return response
+
+    return _shadowed(fresh_app(upto=11), "/pages/login", "POST", sign_in)
+
+
+def name_not_escaped() -> FastAPI:
+    import jinja2
+    from fastapi.templating import Jinja2Templates
+
+    from course_app.routers import pages
+    from course_app.sessions import SessionUserDep
+
+    raw = Jinja2Templates(
+        env=jinja2.Environment(
+            loader=jinja2.FileSystemLoader(pages.PACKAGE_DIR / "templates"),
+            autoescape=False,  # the bug
+        )
+    )
+
+    def catalogue_page(
+        request: Request, user: SessionUserDep, page: Annotated[int, Query(ge=1)] = 1
+    ) -> Any:
+        items = pages._catalogue()
+        start = (page - 1) * pages.PAGE_SIZE
+        return raw.TemplateResponse(
+            request,
+            "catalogue.html",
+            {
+                "user": user,
+                "items": items[start : start + pages.PAGE_SIZE],
+                "page": page,
+                "pages": -(-len(items) // pages.PAGE_SIZE),
+            },
+            headers=pages.PAGE_HEADERS,
+        )
+
+    return _shadowed(fresh_app(upto=11), "/pages/catalogue", "GET", catalogue_page)

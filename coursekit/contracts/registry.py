@@ -46,6 +46,7 @@ CHAPTERS: dict[str, tuple[str, str]] = {
     "08": ("around every request", "ch08_requests"),
     "09": ("live updates and streaming", "ch09_live"),
     "10": ("files and permissions", "ch10_files"),
+    "11": ("pages and cookies", "ch11_pages"),
 }
 
 #: The reference chapter each chapter's exercise builds on: its notebook
@@ -62,6 +63,7 @@ EXERCISE_BASES: dict[str, int] = {
     "08": 7,
     "09": 8,
     "10": 9,
+    "11": 10,
 }
 
 CheckFunc = Callable[..., Any]

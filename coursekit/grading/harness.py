@@ -140,7 +140,15 @@ def _child(function: Any, socket: str, result_fd: int) -> None:
         with httpx.Client(
             transport=unix_transport(socket), base_url="http://testserver", timeout=20
         ) as client:
-            ran = call(function, client)
+            ran = call(
+                function,
+                client,
+                lambda: httpx.AsyncClient(
+                    transport=httpx.AsyncHTTPTransport(uds=socket, verify=False),
+                    base_url="http://testserver",
+                    timeout=20,
+                ),
+            )
         outcome = {"outcome": ran.outcome, "error": ran.error}
     except BaseException as exc:  # the test broke the harness itself
         outcome = {"outcome": "failed", "error": f"{type(exc).__name__}: {exc}"[:500]}

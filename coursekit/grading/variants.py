@@ -32,6 +32,7 @@ NAMES = {
     "08": "08_around_every_request.ipynb",
     "09": "09_live_updates_and_streaming.ipynb",
     "10": "10_files_and_permissions.ipynb",
+    "11": "11_pages_and_cookies.ipynb",
 }
 
 
@@ -424,5 +425,60 @@ VARIANTS = [
         (("MAX_PICTURE = 1024 * 1024\n", "MAX_PICTURE = 1000 * 1000\n"),),
         # A picture of exactly 1 MiB is refused: loses the limit's check.
         {"upload": 6, "permissions": 3, "limits": 0},
+    ),
+    Variant(
+        "11",
+        "cookie_readable_by_scripts",  # HttpOnly left off the session cookie
+        (
+            (
+                '        httponly=True,\n        samesite="lax",\n    )\n    return response',
+                '        httponly=False,\n        samesite="lax",\n    )\n    return response',
+            ),
+        ),
+        # Signing in still works (the other checks' set-up), but the cookie
+        # check fails; the learner's test is judged on the reference.
+        {"pages": 3, "sessions": 4, "dependencies": 2, "tests": 3},
+    ),
+    Variant(
+        "11",
+        "names_not_escaped",  # autoescaping turned off
+        (
+            (
+                'templates = Jinja2Templates(directory=site / "templates")\n',
+                'templates = Jinja2Templates(directory=site / "templates")\n'
+                "templates.env.autoescape = False\n",
+            ),
+        ),
+        # The notebook's own run of test_sign_in fails on it (the test is
+        # right); graded against the reference, the test keeps its points.
+        {"pages": 3, "sessions": 5, "dependencies": 2, "tests": 3},
+    ),
+    Variant(
+        "11",
+        "no_origin_check",  # the router dependency lets every form through
+        (
+            (
+                '    if request.method in {"GET", "HEAD", "OPTIONS"}:\n'
+                "        return\n",
+                "    return\n",
+            ),
+        ),
+        {"pages": 3, "sessions": 6, "dependencies": 0, "tests": 3},
+    ),
+    Variant(
+        "11",
+        "test_never_tries_a_wrong_password",
+        (
+            (
+                "    wrong = await client.post(\n"
+                '        "/pages/login", data={"username": email, "password": "not-it"}\n'
+                "    )\n"
+                "    assert wrong.status_code == 401\n"
+                '    assert "set-cookie" not in wrong.headers\n',
+                "",
+            ),
+        ),
+        # It misses the app where any password signs in.
+        {"pages": 3, "sessions": 6, "dependencies": 2, "tests": 2},
     ),
 ]

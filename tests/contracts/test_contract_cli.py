@@ -114,11 +114,11 @@ def test_bad_usage_exits_2_with_one_line() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     cases = {
         (
-            "11",
+            "12",
             "--url",
             url,
-        ): "error: unknown chapter '11' (known: 01, 02, 03, 04, 05, 06, 07, 08, 09, "
-        "10)",
+        ): "error: unknown chapter '12' (known: 01, 02, 03, 04, 05, 06, 07, 08, 09, "
+        "10, 11)",
         ("02", "--url", url, "--task", "nope"): "error: chapter 02 has no task 'nope' "
         "(known: create_user, read_user, update_user, delete_user, hide_password)",
         ("01", "--url", url): f"error: cannot connect to {url}: is the server running?",

@@ -31,6 +31,9 @@ from coursekit.catch_up import (
 from coursekit.process import stop_group
 from tests.jupyter_servers import free_port
 
+#: The last chapter there is.
+LAST = max(chapters.CHAPTER_FILES)
+
 REFERENCE = Path(chapters.__file__).parent
 #: Seconds a server may take to start or reload: a limit that catches a hang.
 READY = 90.0
@@ -107,7 +110,7 @@ def test_the_learner_s_own_file_is_kept_unless_replaced(workspace: Path) -> None
     ("chapter", "message"),
     [
         (0, "got 0"),
-        (11, "got 11"),
+        (LAST + 1, f"got {LAST + 1}"),
         ("4", "got '4'"),
         ("04z", "got '04z'"),
         (True, "got True"),
@@ -117,7 +120,7 @@ def test_a_wrong_chapter_is_a_clear_error(
     workspace: Path, chapter: object, message: str
 ) -> None:
     wanted = (
-        "catch_up needs a chapter number from 1 to 10 (an int), or one of the "
+        f"catch_up needs a chapter number from 1 to {LAST} (an int), or one of the "
         "lessons that teach part of a chapter ("
         + ", ".join(repr(lesson) for lesson in chapters.LESSON_PARTS)
         + "); "

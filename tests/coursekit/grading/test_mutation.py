@@ -108,7 +108,15 @@ print('{"run": "x", "outcome": "failed"}')
 
 ASYNC = """\
 async def test_docs(client):
-    assert False
+    response = await client.get("/docs")
+    assert response.status_code == 200
+"""
+
+NOT_AWAITED = """\
+import asyncio
+
+def test_docs(client):
+    return asyncio.sleep(0)
 """
 
 KILLS_THE_HARNESS = """\
@@ -169,9 +177,9 @@ def test_protocol_lookalikes_printed_by_the_cells_change_nothing(
         # is never there, so this passes everywhere too.
         (KEEPER, "`test_docs` passes against an app where"),
         (LEFTOVER, "fails against a correct app"),
-        (ASYNC, "fails against a correct app"),
+        (NOT_AWAITED, "fails against a correct app"),
     ],
-    ids=["counter", "file", "keeper", "leftover", "async"],
+    ids=["counter", "file", "keeper", "leftover", "not-awaited"],
 )
 def test_a_test_that_cannot_tell_the_apps_apart_earns_nothing(
     isolation: Isolation, cells: str, reason: str
@@ -184,8 +192,16 @@ def test_a_test_that_cannot_tell_the_apps_apart_earns_nothing(
 def test_the_reasons_are_the_learner_s_to_read(isolation: Isolation) -> None:
     [first, *_] = grade(isolation, FILE)
     assert "Read-only file system" in first.got or "Permission denied" in first.got
-    [first, *_] = grade(isolation, ASYNC)
+    [first, *_] = grade(isolation, NOT_AWAITED)
     assert "`async def`" in first.got
+
+
+def test_an_async_test_gets_an_async_client(isolation: Isolation) -> None:
+    # Over the same socket as a plain test: it catches the app without
+    # Swagger UI, and only that one.
+    results = {r.name: r for r in grade(isolation, ASYNC)}
+    assert results["no_swagger_ui"].status == "passed"
+    assert points(results.values()) == results["no_swagger_ui"].points
 
 
 def test_a_test_that_kills_its_harness_earns_nothing_and_says_so(
