@@ -43,6 +43,7 @@ LESSONS = {
     "08b": "08b_cors_background_tasks_and_lifespan.ipynb",
     "09": "09_live_updates_and_streaming.ipynb",
     "10": "10_files_and_permissions.ipynb",
+    "11a": "11a_pages_and_cookies.ipynb",
 }
 #: The page `make lab` opens first: how the course works, what to open.
 START_PAGE = "00_start_here.ipynb"
