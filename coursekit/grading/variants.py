@@ -431,8 +431,10 @@ VARIANTS = [
         "cookie_readable_by_scripts",  # HttpOnly left off the session cookie
         (
             (
-                '        httponly=True,\n        samesite="lax",\n    )\n    return response',
-                '        httponly=False,\n        samesite="lax",\n    )\n    return response',
+                '        httponly=True,\n        samesite="lax",\n    )\n'
+                "    return response",
+                '        httponly=False,\n        samesite="lax",\n    )\n'
+                "    return response",
             ),
         ),
         # Signing in still works (the other checks' set-up), but the cookie
@@ -471,7 +473,8 @@ VARIANTS = [
         (
             (
                 "    wrong = await client.post(\n"
-                '        "/pages/login", data={"username": email, "password": "not-it"}\n'
+                '        "/pages/login", data={"username": email, '
+                '"password": "not-it"}\n'
                 "    )\n"
                 "    assert wrong.status_code == 401\n"
                 '    assert "set-cookie" not in wrong.headers\n',

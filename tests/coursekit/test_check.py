@@ -97,8 +97,7 @@ def test_a_stale_server_named_app_is_pointed_out() -> None:
     [
         (
             ("12",),
-            "unknown chapter '12' (known: 01, 02, 03, 04, 05, 06, 07, 08, 09, 10, "
-            "11)",
+            "unknown chapter '12' (known: 01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11)",
         ),
         (("02", "nope"), "chapter 02 has no task 'nope' (known: create_user, "),
     ],
