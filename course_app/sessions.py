@@ -47,8 +47,8 @@ def start_session(
 
 def end_session(response: Response) -> None:
     """Sign the browser out: tell it to drop the session cookie."""
-    # The attributes must match the ones it was set with, or the browser
-    # keeps the old cookie beside the deletion.
+    # Its name, path and domain must be the ones it was set with: another
+    # path names another cookie, and the browser would keep the old one.
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
 
 
