@@ -387,7 +387,7 @@ def test_sandbox_keeps_what_exercises_import(
 
 def test_exercises_import_names_of_the_reference() -> None:
     # Guards the test above against finding nothing to check.
-    assert sorted(SOLUTION_IMPORTS) == [4, 5, 6, 7, 8, 9]
+    assert sorted(SOLUTION_IMPORTS) == [4, 5, 6, 7, 8, 9, 10]
     assert "from course_app.deps import SessionDep" in SOLUTION_IMPORTS[4]
     assert any(
         line.startswith("from course_app.routers.stats import UserStats")
