@@ -63,6 +63,9 @@ PROCESS_STARTED = "Started server process"
 LISTENING = re.compile(r"(?:Uvicorn running on|Listening at:) (https?)://(\S+):(\d+)")
 #: gunicorn's worker class for ASGI apps: each worker is a uvicorn server.
 GUNICORN_WORKER = "uvicorn_worker.UvicornWorker"
+#: Seconds to wait for every worker to be ready. A limit that catches a hang:
+#: on a busy two-core machine, two workers importing an app took over 30 s.
+STARTUP_TIMEOUT = 120.0
 #: Output lines kept for error messages and ``logs()``.
 LOG_LINES = 200
 
@@ -352,7 +355,7 @@ def serve_process(
     port: int = 0,
     env: Mapping[str, str] | None = None,
     uvicorn_args: Sequence[str] = (),
-    startup_timeout: float = 30.0,
+    startup_timeout: float = STARTUP_TIMEOUT,
     health_path: str = "/",
     show: bool = True,
 ) -> ProcessServer:
@@ -411,7 +414,7 @@ def serve_gunicorn(
     port: int = 0,
     env: Mapping[str, str] | None = None,
     gunicorn_args: Sequence[str] = (),
-    startup_timeout: float = 30.0,
+    startup_timeout: float = STARTUP_TIMEOUT,
     health_path: str = "/",
     show: bool = True,
 ) -> ProcessServer:
