@@ -10,6 +10,7 @@ written without postponed annotations: FastAPI reads the endpoints' type
 hints at run time, and these endpoints live in functions.
 """
 
+import functools
 import json
 import secrets
 import shutil
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
@@ -307,16 +308,14 @@ def any_password_signs_in() -> FastAPI:
     from pydantic import validate_email
     from pydantic_core import PydanticCustomError
 
-    from course_app.deps import SettingsDep, UserRepoDep
     from course_app.routers import pages
     from course_app.sessions import start_session
 
+    # The reference's signature (FastAPI reads it through __wrapped__), so the
+    # mutant takes the same form fields and dependencies.
+    @functools.wraps(pages.sign_in)
     def sign_in(
-        request: Request,
-        username: Annotated[str, Form()],
-        password: Annotated[str, Form()],
-        repo: UserRepoDep,
-        settings: SettingsDep,
+        request: Request, username: str, password: str, repo: Any, settings: Settings
     ) -> Any:
         try:
             _, email = validate_email(username)
