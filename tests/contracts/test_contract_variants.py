@@ -103,7 +103,7 @@ def variant_results(
         ]
 
     # Chapter 03's checks time concurrency: run beside every other variant
-    # in this one process, on a machine already busy, ten 0.2 s waits took
+    # in this one process, on a machine already busy, ten 0.5 s waits took
     # longer than the check allows. They run alone, after the others.
     timed = [name for name, (_, sel, _) in VARIANTS.items() if ("03" in dict(sel))]
     results = in_parallel(
