@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import secrets
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -28,6 +27,7 @@ import httpx
 
 from bench.context import Context
 from bench.stats import Row, Sample, ratios
+from coursekit.process import GUNICORN_WORKER
 
 __all__ = ["NOTES", "ProductionBenchError", "run"]
 
@@ -55,8 +55,6 @@ UVICORN_ARGS = ("--loop", "uvloop", "--http", "httptools")
 #: The apps, as ``module:attribute`` for uvicorn and gunicorn.
 APP = "bench.apps_production.ch06:app"
 NULLPOOL_APP = "bench.apps_production.nullpool:app"
-#: gunicorn's worker class for ASGI apps (the uvicorn-worker package).
-GUNICORN_WORKER = "uvicorn_worker.UvicornWorker"
 WORKERS = 2
 #: The shared cache pair: chapter 07 with and without REDIS_URL, on a
 #: database of STATS_USERS users; a TTL short enough that entries expire
@@ -253,49 +251,21 @@ def _serve_uvicorn(
 def _serve_gunicorn(
     ctx: Context, name: str, target: str, env: dict[str, str], workers: int
 ) -> object:
-    """gunicorn with uvicorn's worker, as a ``coursekit.process.ProcessServer``.
+    """gunicorn with uvicorn's worker, as lesson 07c runs it (``serve_gunicorn``).
 
-    ``serve_process`` runs uvicorn only; the ProcessServer it returns runs any
-    command and counts workers by uvicorn's "Application startup complete."
-    lines, which UvicornWorker prints too. gunicorn announces its address in
-    its own words, so the port is chosen here and the URL set before waiting.
+    The deployment's settings when they are there; the command line
+    overrides the config file, so bind and workers are still these.
     """
-    import os
+    from coursekit.process import serve_gunicorn
 
-    from coursekit.process import ProcessServer
-    from coursekit.services.base import HOST, free_port
-
-    port = free_port()
-    # The deployment's settings when they are there; the command line
-    # overrides the config file, so bind and workers are still these.
-    config = ["--config", str(GUNICORN_CONF)] if GUNICORN_CONF.is_file() else []
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        *config,
+    server = serve_gunicorn(
         target,
-        "--worker-class",
-        GUNICORN_WORKER,
-        "--workers",
-        str(workers),
-        "--bind",
-        f"{HOST}:{port}",
-        "--log-level",
-        "info",
-        # gunicorn 27 opens a control socket in the home folder by default;
-        # two servers would share it.
-        "--no-control-socket",
-    ]
-    server = ProcessServer(
-        command,
-        workers=workers,
         app_dir=ROOT,
-        env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+        config=GUNICORN_CONF if GUNICORN_CONF.is_file() else None,
+        workers=workers,
+        env=env,
+        show=False,
     )
-    server.port = port
-    server.url = f"http://{HOST}:{port}"
-    server._wait_ready(30.0, "/")  # stops the server if it fails
     ctx.log(f"  server {name}: {server.command_line}")
     return server
 
