@@ -70,6 +70,7 @@ test: $(TEST_STAMP)
 	@$(BIN)/python tests/browser/chromium.py
 	@$(BIN)/python tests/bubblewrap.py
 	@$(BIN)/python tests/servers.py
+	@$(BIN)/python tests/hub_proxy.py
 	@$(BIN)/python -m pytest --numprocesses=$(PYTEST_JOBS) --dist=loadfile $(PYTEST_ARGS)
 
 # Benchmarks, outside `make test`: several runs of each measurement, side by
