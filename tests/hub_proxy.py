@@ -27,6 +27,7 @@ PACKAGE = "configurable-http-proxy@5"
 #: Inside the venv, so that removing the venv removes it too.
 NODE_PREFIX = Path(sys.prefix) / "node"
 PROXY = NODE_PREFIX / "node_modules" / ".bin" / "configurable-http-proxy"
+NPM_OPTIONS = ("--no-audit", "--no-fund", "--loglevel=error")
 HOW_TO_INSTALL = (
     "Install Node.js and npm (Debian/Ubuntu: `sudo apt-get install nodejs npm`; "
     "macOS: `brew install node`), then run `python tests/hub_proxy.py` with the "
@@ -42,8 +43,7 @@ def find() -> Path | None:
 def _npm_install() -> subprocess.CompletedProcess[str]:
     npm = shutil.which("npm") or "npm"
     return subprocess.run(
-        [npm, "install", "--prefix", str(NODE_PREFIX), "--no-audit", "--no-fund"]
-        + ["--loglevel=error", PACKAGE],
+        [npm, "install", "--prefix", str(NODE_PREFIX), *NPM_OPTIONS, PACKAGE],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
