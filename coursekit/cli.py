@@ -5,6 +5,7 @@ coursekit contract 05 --list                         what chapter 05 checks
 coursekit run notebooks/01_hello_world.ipynb         execute and save a notebook
 coursekit build [--check]                            exercises/ from solutions/
 coursekit gradescope 07 --out autograder.zip         a Gradescope autograder
+coursekit site [--out build/site]                    the course as a website
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from coursekit.contracts.__main__ import main as contract_main  # noqa: E402
 from coursekit.grading.autograder import main as gradescope_main  # noqa: E402
 from coursekit.grading.cli import main as grade_main  # noqa: E402
 from coursekit.notebooks import main as run_main  # noqa: E402
+from coursekit.site import main as site_main  # noqa: E402
 
 COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "contract": (contract_main, "check a live server against a chapter's contract"),
@@ -29,6 +31,7 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "grade": (grade_main, "grade a batch of submitted notebooks (instructors)"),
     "gradescope": (gradescope_main, "build a Gradescope autograder zip for a chapter"),
     "build": (build_main, "generate exercises/ from solutions/ (--check: up to date?)"),
+    "site": (site_main, "build the course as a static website (default: build/site)"),
 }
 
 
