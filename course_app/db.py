@@ -1,10 +1,12 @@
 """Database engine, sessions and the declarative base of the ORM models."""
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import QueuePool, StaticPool
 
@@ -82,7 +84,20 @@ def released(session: Session) -> Iterator[Session]:
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the tables that do not exist yet."""
+    """Create the tables that do not exist yet.
+
+    Safe when server workers start together: each checks which tables are
+    missing and then creates them, so two may both try to create one. The
+    one that loses sees "already exists" and checks again.
+    """
     from . import models  # noqa: F401  (registers the tables)
 
-    Base.metadata.create_all(engine)
+    for attempt in range(1, 6):
+        try:
+            Base.metadata.create_all(engine)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError):
+            # SQLite says OperationalError, PostgreSQL a unique violation.
+            if attempt == 5:
+                raise
+            time.sleep(0.05 * attempt)

@@ -2,11 +2,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, make_url, text
+from sqlalchemy import event, inspect, make_url, text
 from sqlalchemy.pool import QueuePool, StaticPool
 
 from course_app.config import Settings
 from course_app.db import (
+    Base,
     create_db_engine,
     create_session_factory,
     create_tables,
@@ -137,3 +138,30 @@ def test_memory_sqlite_gets_no_pool_settings() -> None:
         "connect_args": {"check_same_thread": False},
         "poolclass": StaticPool,
     }
+
+
+def test_create_tables_when_another_worker_creates_them_first(tmp_path: Path) -> None:
+    """Two workers starting at once: both find the tables missing, one wins.
+
+    The other worker's CREATE is run at the worst moment, after this
+    process has checked which tables exist and before it creates them.
+    """
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    engine = create_db_engine(Settings(database_url=url))
+    other_worker = create_db_engine(Settings(database_url=url))
+    raced: list[bool] = []
+
+    def other_worker_wins(*_: object, **__: object) -> None:
+        if not raced:
+            raced.append(True)
+            Base.metadata.create_all(other_worker)
+
+    event.listen(Base.metadata, "before_create", other_worker_wins)
+    try:
+        create_tables(engine)
+        assert raced == [True]
+        assert "users" in inspect(engine).get_table_names()
+    finally:
+        event.remove(Base.metadata, "before_create", other_worker_wins)
+        engine.dispose()
+        other_worker.dispose()
