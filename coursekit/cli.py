@@ -4,6 +4,7 @@ coursekit contract 02 --url http://127.0.0.1:8000   check a live server
 coursekit contract 05 --list                         what chapter 05 checks
 coursekit run notebooks/01_hello_world.ipynb         execute and save a notebook
 coursekit build [--check]                            exercises/ from solutions/
+coursekit grade-worker --broker redis://HOST:6379/0  grade for a Celery batch
 coursekit gradescope 07 --out autograder.zip         a Gradescope autograder
 coursekit site [--out build/site]                    the course as a website
 """
@@ -22,6 +23,7 @@ from coursekit.build import main as build_main  # noqa: E402
 from coursekit.contracts.__main__ import main as contract_main  # noqa: E402
 from coursekit.grading.autograder import main as gradescope_main  # noqa: E402
 from coursekit.grading.cli import main as grade_main  # noqa: E402
+from coursekit.grading.worker_cli import main as grade_worker_main  # noqa: E402
 from coursekit.notebooks import main as run_main  # noqa: E402
 from coursekit.site import main as site_main  # noqa: E402
 
@@ -29,6 +31,10 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str]], int], str]] = {
     "contract": (contract_main, "check a live server against a chapter's contract"),
     "run": (run_main, "execute notebooks top to bottom and save their outputs"),
     "grade": (grade_main, "grade a batch of submitted notebooks (instructors)"),
+    "grade-worker": (
+        grade_worker_main,
+        "grade what `coursekit grade --engine celery` queues, on this machine",
+    ),
     "gradescope": (gradescope_main, "build a Gradescope autograder zip for a chapter"),
     "build": (build_main, "generate exercises/ from solutions/ (--check: up to date?)"),
     "site": (site_main, "build the course as a static website (default: build/site)"),
@@ -41,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print("usage: coursekit COMMAND [ARGS]\n\ncommands:")
         for name, (_, summary) in COMMANDS.items():
-            print(f"  {name:10} {summary}")
+            print(f"  {name:12} {summary}")
         print("\n`coursekit COMMAND --help` tells more.")
         return 0 if args else 2
     command = COMMANDS.get(args[0])

@@ -38,6 +38,11 @@ from coursekit.contracts.registry import (
     checks_for,
     normalize_chapter,
 )
+from coursekit.grading.celery_app import (
+    DEFAULT_QUEUE,
+    DEFAULT_VISIBILITY_TIMEOUT,
+    time_limit,
+)
 from coursekit.grading.class_report import write_class_report
 from coursekit.grading.fingerprint import course_fingerprint, grading_fingerprint
 from coursekit.grading.gradebooks import CANVAS, GRADEBOOK, MOODLE, write_gradebooks
@@ -94,6 +99,18 @@ class GradeSettings:
     #: ``--assignment``: the column the LMS files give the grade (default:
     #: "Chapter NN: <title>").
     assignment: str | None = None
+    #: ``--engine``: "local" (this machine's kernels) or "celery" (the
+    #: workers of ``broker``, each grading in its own sandbox).
+    engine: str = "local"
+    #: ``--broker``: the Redis URL of the Celery engine.
+    broker: str | None = None
+    #: ``--queue``: the Celery queue the workers consume.
+    queue: str = DEFAULT_QUEUE
+    #: ``--visibility-timeout``: seconds before a dead worker's task is
+    #: handed to another; the workers must use the same.
+    visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT
+    #: ``--wait-workers``: seconds to wait for a first worker to answer.
+    wait_workers: float = 120.0
 
 
 @dataclass
@@ -150,25 +167,39 @@ def grade_batch(
             f"chapter {chapter} has a contract but no exercise to grade yet; "
             f"the exercises are {', '.join(sorted(EXERCISE_BASES))}"
         )
+    remote = settings.engine == "celery"
+    if remote:
+        _check_remote(settings)
     try:
-        isolation = Isolation(
-            mode=settings.sandbox,
-            base=EXERCISE_BASES[chapter],
-            resources=settings.resources,
-            env=KERNEL_ENV,
-            # Chapter 07's checks empty and pause the app's Redis: each
-            # kernel gets one of its own (``submission_redis``).
-            redis=any(c.needs_redis for c in checks),
+        isolation = (
+            None
+            if remote
+            else Isolation(
+                mode=settings.sandbox,
+                base=EXERCISE_BASES[chapter],
+                resources=settings.resources,
+                env=KERNEL_ENV,
+                # Chapter 07's checks empty and pause the app's Redis: each
+                # kernel gets one of its own (``submission_redis``).
+                redis=any(c.needs_redis for c in checks),
+            )
         )
     except IsolationError as exc:
         raise GradeError(str(exc)) from None
-    summary_line = isolation.summary.banner()
+    if isolation is None:
+        # Each worker requires the sandbox and records what it applied; the
+        # rows say so, and ask to be graded again only if the course changes.
+        summary_line = (
+            "isolation: on each Celery worker, --sandbox require "
+            "(a row records the worker's own)"
+        )
+        full = True
+        level = "full"
+    else:
+        summary_line = isolation.summary.banner()
+        full = isolation.summary.full
+        level = "full" if full else "weaker: " + "; ".join(isolation.summary.missing)
     print(summary_line, file=progress, flush=True)
-    level = (
-        "full"
-        if isolation.summary.full
-        else "weaker: " + "; ".join(isolation.summary.missing)
-    )
     hidden_files = sorted(settings.hidden.glob("*.py")) if settings.hidden else []
     fingerprint = grading_fingerprint(
         chapter,
@@ -206,7 +237,7 @@ def grade_batch(
             duration=graded.duration,
             phases=graded.phases,
             isolation=graded.isolation,
-            isolation_level=level,
+            isolation_level=graded.isolation_level or level,
             fingerprint=fingerprint,
             hidden=[c.id for c in hidden],
         )
@@ -236,11 +267,20 @@ def grade_batch(
             file=progress,
             flush=True,
         )
-    course = course_fingerprint() if not isolation.summary.full else None
+    course = course_fingerprint() if not full else None
     start = time.perf_counter()
     try:
         _grade_and_write(
-            todo, checks, settings, isolation, report, summary, record, course, progress
+            todo,
+            checks,
+            settings,
+            isolation,
+            report,
+            summary,
+            record,
+            course,
+            progress,
+            chapter=chapter,
         )
     finally:
         # Whatever was graded, interrupted or not, gets its class report.
@@ -256,29 +296,61 @@ def grade_batch(
     )
     if settings.roster is not None:
         print(lms.summary(report.records), file=progress, flush=True)
-    if not isolation.summary.full:
+    if not full:
         print(summary_line, file=progress, flush=True)
     return summary
+
+
+def _check_remote(settings: GradeSettings) -> None:
+    if not settings.broker:
+        raise GradeError(
+            "--engine celery needs --broker redis://HOST:6379/0, the Redis the "
+            "workers (`coursekit grade-worker`) take their tasks from"
+        )
+    if settings.sandbox == "off":
+        raise GradeError(
+            "--engine celery grades in the sandbox on every worker: --sandbox off "
+            "is for local grading only"
+        )
+    if settings.jobs != 1:
+        raise GradeError(
+            "--jobs is for local grading; with --engine celery, each worker's "
+            "`coursekit grade-worker --concurrency N` sets how many it grades at once"
+        )
+    limit = time_limit(settings.limits)
+    if limit >= settings.visibility_timeout:
+        raise GradeError(
+            f"a task may run {limit:g} s (--timeout plus "
+            f"{limit - settings.limits.timeout:g} s), not less than the visibility "
+            f"timeout ({settings.visibility_timeout:g} s): a slow task would be "
+            "handed to a second worker while it runs. Raise --visibility-timeout "
+            "(on the workers too) or lower --timeout"
+        )
 
 
 def _grade_and_write(
     todo: Sequence[tuple[Submission, str]],
     checks: Sequence[Check],
     settings: GradeSettings,
-    isolation: Isolation,
+    isolation: Isolation | None,
     report: Report,
     summary: BatchSummary,
     record: Callable[[Submission, str, Graded], Record],
     course: str | None,
     progress: TextIO,
+    *,
+    chapter: str,
 ) -> None:
     """Grade ``todo``, writing each row as it comes, with the progress shown."""
     with Progress(
         len(todo), label="grading", unit="submissions", stream=progress
     ) as bar:
-        results = _grade_all(
-            todo, checks, settings, isolation, report, on_take=bar.started
-        )
+        if isolation is None:
+            results = _remote_results(todo, checks, settings, chapter, bar, progress)
+        else:
+            results = _grade_all(
+                todo, checks, settings, isolation, report, on_take=bar.started
+            )
         for done, (submission, digest, graded) in enumerate(results, 1):
             row = record(submission, digest, graded)
             report.add(row)
@@ -299,6 +371,31 @@ def _grade_and_write(
                     "could not be trusted. Restore the course (git status; pip "
                     "install -e .) and grade again, with bubblewrap installed"
                 )
+
+
+def _remote_results(
+    todo: Sequence[tuple[Submission, str]],
+    checks: Sequence[Check],
+    settings: GradeSettings,
+    chapter: str,
+    bar: Progress,
+    progress: TextIO,
+) -> Iterator[_Result]:
+    """``grade_remote``'s outcomes, its errors as ``GradeError``."""
+    # Imported here: Celery is needed only by the engine that uses it.
+    from coursekit.grading.remote import RemoteError, grade_remote
+
+    try:
+        yield from grade_remote(
+            todo,
+            checks,
+            settings,
+            chapter=chapter,
+            on_take=bar.started,
+            progress=lambda line: print(line, file=progress, flush=True),
+        )
+    except RemoteError as exc:
+        raise GradeError(str(exc)) from None
 
 
 def _write_class_outputs(report: Report, chapter: str, progress: TextIO) -> None:

@@ -4,6 +4,7 @@
     coursekit grade alice.ipynb bob.ipynb --chapter 02 --hidden hidden_checks/
     coursekit grade submissions/ --sandbox require   # refuse without bubblewrap
     coursekit grade submissions/ --roster class.csv  # + Canvas and Moodle files
+    coursekit grade submissions/ --engine celery --broker redis://queue:6379/0
 
 Exit status: 0 when the batch ran (whatever the grades), 2 on bad usage or
 when the batch cannot start or go on (no sandbox with ``--sandbox
@@ -13,12 +14,14 @@ require``, the course changed under it), 130 when interrupted (Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from coursekit.grading.batch import GradeError, GradeSettings, grade_batch
+from coursekit.grading.celery_app import DEFAULT_QUEUE, DEFAULT_VISIBILITY_TIMEOUT
 from coursekit.grading.isolation import MODES
 from coursekit.grading.limits import MIB, ResourceLimits
 from coursekit.grading.submission import Limits, find_submissions
@@ -139,6 +142,40 @@ def _parser() -> argparse.ArgumentParser:
         'NN: <title>"; for an existing Canvas assignment, its header in a '
         'Canvas export, such as "Chapter 07 (12345)")',
     )
+    engine = parser.add_argument_group(
+        "grading on many machines",
+        "Send the submissions to Celery workers (`coursekit grade-worker`) "
+        "through Redis; only this command writes --out.",
+    )
+    engine.add_argument(
+        "--engine",
+        choices=("local", "celery"),
+        default="local",
+        help="local: this machine's kernels (default); celery: the workers of --broker",
+    )
+    engine.add_argument(
+        "--broker",
+        default=os.environ.get("COURSEKIT_BROKER"),
+        help="the Redis URL the workers use (default: $COURSEKIT_BROKER)",
+    )
+    engine.add_argument(
+        "--queue",
+        default=DEFAULT_QUEUE,
+        help=f"the Celery queue (default {DEFAULT_QUEUE}; the workers' -Q)",
+    )
+    engine.add_argument(
+        "--visibility-timeout",
+        type=_positive,
+        default=DEFAULT_VISIBILITY_TIMEOUT,
+        help="seconds before a dead worker's task goes to another; the same as "
+        f"the workers' (default {DEFAULT_VISIBILITY_TIMEOUT:g})",
+    )
+    engine.add_argument(
+        "--wait-workers",
+        type=_positive,
+        default=120.0,
+        help="seconds to wait for a first worker to answer (default 120)",
+    )
     return parser
 
 
@@ -166,6 +203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         roster=args.roster,
         assignment=args.assignment,
+        engine=args.engine,
+        broker=args.broker,
+        queue=args.queue,
+        visibility_timeout=args.visibility_timeout,
+        wait_workers=args.wait_workers,
     )
     try:
         submissions = find_submissions(args.submissions)

@@ -12,13 +12,19 @@ found out before the next submission is graded.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import importlib.util
 import site
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["course_fingerprint", "files_fingerprint", "grading_fingerprint"]
+__all__ = [
+    "code_fingerprint",
+    "course_fingerprint",
+    "files_fingerprint",
+    "grading_fingerprint",
+]
 
 _PACKAGES = ("coursekit", "course_app")
 #: What a package's fingerprint reads: code and the data it loads.
@@ -37,6 +43,12 @@ def _package_files(name: str) -> list[Path]:
         and path.suffix in _SUFFIXES
         and "__pycache__" not in path.parts
     )
+
+
+def _package_root(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _site_folders() -> list[Path]:
@@ -73,6 +85,32 @@ def course_fingerprint() -> str:
         names = sorted(p.name for p in folder.iterdir())
         digest.update("\n".join(names).encode())
     return files_fingerprint(files, digest)
+
+
+def code_fingerprint() -> str:
+    """The course's code and the installed packages' versions, wherever installed.
+
+    What grading on another machine must share with the coordinator: unlike
+    ``course_fingerprint``, it names files by their place in the package, not
+    on disk, so the same image or lock file gives the same hash anywhere.
+    """
+    digest = hashlib.sha256()
+    digest.update("{}.{}".format(*sys.version_info[:2]).encode() + b"\0")
+    for name in _PACKAGES:
+        files = _package_files(name)
+        for path in files:
+            relative = path.relative_to(_package_root(name))
+            digest.update(f"{name}/{relative.as_posix()}".encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    versions = sorted(
+        {
+            f"{dist.metadata['Name']}=={dist.version}".lower()
+            for dist in importlib.metadata.distributions()
+            if dist.metadata["Name"]
+        }
+    )
+    digest.update("\n".join(versions).encode())
+    return digest.hexdigest()
 
 
 def grading_fingerprint(*parts: str | Iterable[Path]) -> str:

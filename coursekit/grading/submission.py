@@ -119,6 +119,9 @@ class Graded:
     phases: dict[str, float] = field(default_factory=dict)
     #: What isolated the submission's kernel (``Confinement.mechanisms``).
     isolation: list[str] = field(default_factory=list)
+    #: "full", or "weaker: ..." when graded elsewhere (a Celery worker); empty
+    #: when the batch's own isolation applies.
+    isolation_level: str = ""
 
 
 def chapter_from_name(name: str) -> str | None:

@@ -9,7 +9,8 @@
         server.client().ping()      # True
 
 It keeps nothing on disk (no RDB snapshots, no append-only file): what the
-course stores in Redis is a cache and counters, which may be lost. ``stop()``
+course stores in Redis is a cache and counters, which may be lost; a
+``durable`` one (the grader's queue) writes each change to disk first. ``stop()``
 and ``start()`` take it down and bring it back on the same port, the way a
 real Redis restarts under a running service.
 """
@@ -76,20 +77,30 @@ def _program() -> Path:
 
 
 def redis(
-    folder: Path | None = None, *, port: int | None = None, unix_socket: bool = False
+    folder: Path | None = None,
+    *,
+    port: int | None = None,
+    unix_socket: bool = False,
+    durable: bool = False,
 ) -> RedisServer:
     """Start ``redis-server`` on 127.0.0.1 and return it once it answers PING.
 
     ``folder`` is its working folder (made if missing); without one it gets
     a temporary folder, removed when it stops. ``port`` defaults to a free
-    one. With ``unix_socket`` it also listens on ``folder/redis.sock``.
+    one. With ``unix_socket`` it also listens on ``folder/redis.sock``. With
+    ``durable`` every write goes to its append-only file before it answers,
+    so a restart (``stop()``, ``start()``) keeps what it held: a queue.
 
     Raises:
         ServiceMissing: ``redis-server`` is not installed (the message says how).
         ServiceError: it exited or did not answer in time (with its output).
     """
     server = RedisServer(
-        _program(), folder, port=port or free_port(), unix_socket=unix_socket
+        _program(),
+        folder,
+        port=port or free_port(),
+        unix_socket=unix_socket,
+        durable=durable,
     )
     server.start()
     return server
@@ -99,10 +110,17 @@ class RedisServer:
     """A running ``redis-server``; use it in a ``with`` block, or call ``stop()``."""
 
     def __init__(
-        self, program: Path, folder: Path | None, *, port: int, unix_socket: bool
+        self,
+        program: Path,
+        folder: Path | None,
+        *,
+        port: int,
+        unix_socket: bool,
+        durable: bool = False,
     ) -> None:
         self.program = program
         self.port = port
+        self.durable = durable
         self._temporary = folder is None
         self.folder = (
             Path(tempfile.mkdtemp(prefix="coursekit-redis-"))
@@ -147,11 +165,14 @@ class RedisServer:
             HOST,
             "--port",
             str(self.port),
-            # A cache and counters only: nothing to snapshot or replay.
+            # A cache and counters need no snapshot; a queue needs every
+            # write on disk before it is acknowledged.
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if self.durable else "no",
+            "--appendfsync",
+            "always" if self.durable else "everysec",
             # Relative to its working folder, which the child enters before
             # it drops root: as ``nobody`` it may not be allowed to walk the
             # absolute path (a parent folder private to root).
