@@ -20,13 +20,14 @@ PYTEST_ARGS ?=
 # process.
 PYTEST_JOBS ?= 2
 
-.PHONY: lab test bench notebooks exercises lint format clean help
+.PHONY: lab test bench notebooks exercises site lint format clean help
 
 help:
 	@echo "make lab    set up (first time: about a minute) and open JupyterLab on the course"
 	@echo "make test   set up and run the whole test suite"
 	@echo "make notebooks  re-execute lessons and solutions, save outputs, rebuild exercises/"
 	@echo "make exercises  regenerate exercises/ from solutions/"
+	@echo "make site  the course as a website in build/site/ (lessons, exercises, API docs)"
 	@echo "make bench  the performance harness (about 20 minutes); writes bench/RESULTS.md"
 	@echo "make lint   ruff over code and notebooks;  make format  fix formatting"
 
@@ -90,6 +91,11 @@ notebooks: $(TEST_STAMP)
 # exercises/ is generated from solutions/; a test fails when it is stale.
 exercises: $(STAMP)
 	@$(BIN)/coursekit build
+
+# The course as a static website (coursekit/site.py), from the saved
+# outputs; .github/workflows/site.yml publishes it on GitHub Pages.
+site: $(STAMP)
+	@$(BIN)/coursekit site --out build/site
 
 lint: $(TEST_STAMP)
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check .
