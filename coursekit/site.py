@@ -220,7 +220,7 @@ def _write_api_pages(out: Path) -> list[ApiPage]:
             (folder / "openapi.json").write_text(
                 json.dumps(spec, indent=2) + "\n", encoding="utf-8"
             )
-            (folder / "index.html").write_text(api_page(api), encoding="utf-8")
+            (folder / "index.html").write_text(api_page(api, spec), encoding="utf-8")
             apis.append(api)
     return apis
 

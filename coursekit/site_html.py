@@ -11,6 +11,7 @@ import html
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "SITE_CSS",
@@ -204,14 +205,18 @@ home and opens a lesson; make one with</p>
     return _document("run.html", "Run the course", body)
 
 
-def api_page(api: ApiPage) -> str:
-    """Swagger UI for one chapter, over the openapi.json next to it."""
+def api_page(api: ApiPage, spec: dict[str, Any]) -> str:
+    """Swagger UI for one chapter, over the openapi.json next to it.
+
+    Served over HTTP, the page fetches ``openapi.json``, as FastAPI's own
+    ``/docs`` does. Opened from a file (``file://``) a browser refuses that
+    fetch, so the same schema is also in the page, and used there.
+    """
     up = _up(api.href)
     # As FastAPI's own /docs page (fastapi.openapi.docs), but with the
     # site's copies of the assets; no validator badge, which would load an
     # image from validator.swagger.io.
     settings = {
-        "url": "openapi.json",
         "dom_id": "#swagger-ui",
         "layout": "BaseLayout",
         "deepLinking": True,
@@ -219,6 +224,8 @@ def api_page(api: ApiPage) -> str:
         "showCommonExtensions": True,
         "validatorUrl": None,
     }
+    # "</" would end the <script> element early; "<\/" is the same JSON.
+    inline = json.dumps(spec).replace("</", "<\\/")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -229,9 +236,14 @@ def api_page(api: ApiPage) -> str:
 <body>
 {nav(api.href, None, None)}
 <div id="swagger-ui"></div>
+<script type="application/json" id="ck-openapi">{inline}</script>
 <script src="{up}{ASSETS}/swagger-ui-bundle.js"></script>
 <script>
-const ui = SwaggerUIBundle(Object.assign({json.dumps(settings)}, {{
+const fromFile = window.location.protocol === "file:";
+const schema = fromFile
+  ? {{spec: JSON.parse(document.getElementById("ck-openapi").textContent)}}
+  : {{url: "openapi.json"}};
+const ui = SwaggerUIBundle(Object.assign({json.dumps(settings)}, schema, {{
   presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
 }}));
 </script>

@@ -80,7 +80,11 @@ _LOADING_ATTRIBUTE = re.compile(
     re.S,
 )
 _CSS_URL = re.compile(rf"(?:url\(\s*[\"']?|@import\s+[\"'])\s*(?P<url>{_REMOTE})")
-_SCRIPT = re.compile(r"<script\b[^>]*>(?P<body>.*?)</script>", re.S | re.I)
+_SCRIPT = re.compile(r"<script\b(?P<attrs>[^>]*)>(?P<body>.*?)</script>", re.S | re.I)
+# Data for a script to read (a schema, widget state), never run.
+_DATA_SCRIPT = re.compile(
+    r"""\btype\s*=\s*["']?application/(?:[\w.+-]+\+)?json""", re.I
+)
 # With its scheme: a bare "//" in a script is as often a comment.
 _URL_IN_SCRIPT = re.compile(r"(?P<url>https?://[^\s\"'<>()`]+)")
 
@@ -91,10 +95,13 @@ def external_resources(page_html: str) -> list[str]:
     Relative addresses and ``data:`` URLs are local. Inside inline scripts
     any absolute address counts: a script builds the URLs it loads (a CDN
     base joined to a file name), so a test on attributes alone misses them.
+    JSON in a ``<script type="application/json">`` is data, not code.
     """
     found: list[str] = []
     for pattern in (_LOADING_ATTRIBUTE, _CSS_URL):
         found += [match["url"] for match in pattern.finditer(page_html)]
     for script in _SCRIPT.finditer(page_html):
+        if _DATA_SCRIPT.search(script["attrs"]):
+            continue
         found += [m["url"] for m in _URL_IN_SCRIPT.finditer(script["body"])]
     return found

@@ -224,3 +224,19 @@ def test_each_chapters_api_page_lists_its_routes(
         assert page.locator(".info .title").first.inner_text().startswith("Course App")
     assert site.errors() == []
     assert watch.problems(site.origin) == {}
+
+
+def test_api_pages_work_opened_as_files_too(
+    page: Page, page_log: PageLog, site: Site
+) -> None:
+    # Double-clicked, from file://, where a browser refuses to fetch
+    # openapi.json: the page uses the copy of the schema it holds.
+    for chapter in (1, LAST_CHAPTER):
+        folder = site.folder / "api" / f"ch{chapter:02d}"
+        spec = json.loads((folder / "openapi.json").read_text())
+        page.goto((folder / "index.html").as_uri(), wait_until=LOADED)
+        blocks = page.locator(".opblock")
+        blocks.first.wait_for()
+        assert blocks.count() == sum(len(m) for m in spec["paths"].values())
+    assert [r for r in page_log.requests if not r.startswith("GET file://")] == []
+    assert page_log.errors == [] and page_log.failed == []

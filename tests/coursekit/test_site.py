@@ -185,6 +185,7 @@ def test_the_check_finds_what_nbconvert_loads_by_default() -> None:
         '<img src="https://example.org/a.png"><style>@import "https://f.example/c";'
         "</style><script>import('https://esm.example/m.js')</script>"
         '<a href="https://fastapi.tiangolo.com/">docs</a>'
+        '<script type="application/json">{"url": "https://data.example/"}</script>'
     )
     assert external_resources(page) == [
         "//cdn.example/x.css",
@@ -268,7 +269,13 @@ def test_each_chapter_has_its_schema_and_swagger_ui(site: Path) -> None:
         expected = create_app(upto=chapter, settings=settings).openapi()
         assert spec["paths"].keys() == expected["paths"].keys(), chapter
         page = (folder / "index.html").read_text(encoding="utf-8")
-        assert '"url": "openapi.json"' in page
+        assert '{url: "openapi.json"}' in page  # fetched, when over HTTP
+        inline = re.search(
+            r'<script type="application/json" id="ck-openapi">(.*?)</script>',
+            page,
+            re.S,
+        )
+        assert inline and json.loads(inline[1]) == spec  # for file:// pages
         assert 'src="../../assets/swagger-ui-bundle.js"' in page
     for name in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png", "site.css"):
         assert (site / "assets" / name).stat().st_size > 0
