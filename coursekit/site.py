@@ -28,6 +28,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from coursekit import docs_assets
 from coursekit.errors import CourseError
@@ -162,10 +163,33 @@ def _exporter():  # -> nbconvert.HTMLExporter, imported late: it is slow
     )
 
 
+#: The lab template's style sheets, inlined in every page by nbconvert
+#: (a quarter of a megabyte each time): one copy on the site instead.
+_LAB_CSS = {
+    "static/index.css": "jupyterlab.css",
+    "static/theme-light.css": "theme-light.css",
+}
+
+
+def _share_lab_css(exporter: Any, out: Path) -> dict[str, str]:
+    """Write the lab template's CSS into assets/; map each one's inline
+    ``<style>`` (as nbconvert writes it) to the file's name."""
+    environment = exporter.environment
+    shared = {}
+    for source, name in _LAB_CSS.items():
+        css = environment.loader.get_source(environment, source)[0]
+        (out / ASSETS / name).write_text(css, encoding="utf-8")
+        # nbconvert's include_css, exactly; a page whose <style> differs
+        # keeps it inline and still looks right.
+        shared[f'<style type="text/css">\n{css}</style>'] = name
+    return shared
+
+
 def _write_notebook_pages(root: Path, out: Path, pages: list[NotebookPage]) -> None:
     import nbformat
 
     exporter = _exporter()
+    shared = _share_lab_css(exporter, out)
     published = {page.source: page.href for page in pages}
     for number, page in enumerate(pages):
         previous = pages[number - 1] if number else None
@@ -184,6 +208,10 @@ def _write_notebook_pages(root: Path, out: Path, pages: list[NotebookPage]) -> N
         body = rewrite_links(
             body, source=page.source, published=published, page=page.href
         )
+        up = "../" * page.href.count("/")
+        for inline, name in shared.items():
+            link = f'<link rel="stylesheet" href="{up}{ASSETS}/{name}">'
+            body = body.replace(inline, link, 1)
         body = body.replace(_NAV_TOP, nav(page.href, previous, following), 1)
         body = body.replace(
             _NAV_BOTTOM, nav(page.href, previous, following, bottom=True), 1

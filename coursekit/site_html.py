@@ -223,6 +223,8 @@ def api_page(api: ApiPage, spec: dict[str, Any]) -> str:
         "showExtensions": True,
         "showCommonExtensions": True,
         "validatorUrl": None,
+        # No "Try it out": a static site has no API to send requests to.
+        "supportedSubmitMethods": [],
     }
     # "</" would end the <script> element early; "<\/" is the same JSON.
     inline = json.dumps(spec).replace("</", "<\\/")

@@ -202,6 +202,9 @@ def test_lessons_show_their_code_cells_and_outputs(
         assert code.count() > 0, path
         assert code.first.is_visible(), path
         assert page.locator("nav.ck-nav").count() == 2, path
+        # JupyterLab's theme, from the site's one shared copy of its CSS.
+        color = "getComputedStyle(document.body).getPropertyValue('--jp-layout-color0')"
+        assert page.evaluate(color).strip(), f"{path}: no JupyterLab theme"
         if path in lessons:
             outputs = page.locator(".jp-OutputArea-output")
             assert outputs.count() > 0, f"{path}: no saved outputs shown"
@@ -222,6 +225,11 @@ def test_each_chapters_api_page_lists_its_routes(
         blocks.first.wait_for()
         assert blocks.count() == operations, folder
         assert page.locator(".info .title").first.inner_text().startswith("Course App")
+        # Opened, an operation shows its parameters but offers no "Try it
+        # out": there is no API behind a static site to try.
+        blocks.first.locator(".opblock-summary").click()
+        blocks.first.locator(".opblock-body").wait_for()
+        assert page.get_by_role("button", name="Try it out").count() == 0
     assert site.errors() == []
     assert watch.problems(site.origin) == {}
 

@@ -321,3 +321,12 @@ def test_the_command_refuses_a_folder_that_is_no_site(tmp_path: Path) -> None:
     result = run_cli("--out", str(tmp_path / "x"), "--repo", "not a repo")
     assert result.returncode == 1 and "owner/name" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_pages_share_one_copy_of_jupyterlabs_css(site: Path) -> None:
+    for page in find_pages(ROOT):
+        text = (site / page.href).read_text(encoding="utf-8")
+        assert 'href="../assets/jupyterlab.css"' in text, page.href
+        assert 'href="../assets/theme-light.css"' in text, page.href
+        assert "--jp-layout-color0:" not in text, f"{page.href}: CSS inlined"
+    assert "--jp-layout-color0:" in (site / "assets" / "theme-light.css").read_text()
