@@ -29,6 +29,7 @@ SECTIONS: dict[str, str] = {
     "notebooks": "4. The course as CI sees it",
     "grading": "5. Grading throughput",
     "production": "6. The production stack of chapter 07",
+    "distributed": "7. Grading on Celery workers against grading locally",
 }
 
 RESULTS = Path(__file__).with_name("RESULTS.md")

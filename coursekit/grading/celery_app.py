@@ -27,6 +27,7 @@ import json
 import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, fields
@@ -36,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis as redis_py
 from celery import Celery
+from celery.signals import worker_process_shutdown
 
 from coursekit.contracts.registry import EXERCISE_BASES, checks_for
 from coursekit.contracts.runner import CheckResult
@@ -229,6 +231,79 @@ def _isolation(chapter: str, resources: ResourceLimits, redis: bool) -> Isolatio
     )
 
 
+class _Grader:
+    """The kernels of one worker process: the next starts while one is graded.
+
+    An event loop in a thread of its own, kept for the process's life, and a
+    ``KernelPool`` per isolation (one chapter's), holding one kernel started
+    ahead, as a local run's threads do. Kernels are launched from that
+    thread, so the sandbox's ``--die-with-parent`` ends them with the process.
+    """
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="coursekit-kernels", daemon=True
+        )
+        self._thread.start()
+        self._pool: KernelPool | None = None
+        self._isolation: Isolation | None = None
+
+    def _run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def grade(
+        self,
+        isolation: Isolation,
+        loaded: Any,
+        checks: list[Any],
+        limits: Limits,
+        resources: ResourceLimits,
+    ) -> Graded:
+        async def once() -> Graded:
+            if self._isolation is not isolation:
+                # Another chapter: its kernels see another part of the course.
+                if self._pool is not None:
+                    await self._pool.close()
+                self._pool = KernelPool(
+                    lambda: True,
+                    starter=functools.partial(start_kernel, isolation=isolation),
+                )
+                self._isolation = isolation
+            assert self._pool is not None
+            return await grade_loaded(
+                loaded, checks, limits, self._pool, resources=resources
+            )
+
+        return self._run(once())
+
+    def close(self) -> None:
+        """Shut the kernel started ahead down, and the loop."""
+        if self._pool is not None:
+            with contextlib.suppress(Exception):
+                self._run(self._pool.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+
+
+_GRADER: _Grader | None = None
+
+
+def _grader() -> _Grader:
+    # Made in the pool process, on its first task: a thread does not survive
+    # the fork that makes the process.
+    global _GRADER
+    if _GRADER is None:
+        _GRADER = _Grader()
+    return _GRADER
+
+
+@worker_process_shutdown.connect
+def _close_grader(**_: Any) -> None:
+    if _GRADER is not None:
+        _GRADER.close()
+
+
 @contextlib.contextmanager
 def _unpacked(payload: dict[str, Any]) -> Iterator[tuple[Path, Path | None]]:
     """The submission's file, and the hidden checks' folder, in a temporary folder."""
@@ -280,18 +355,7 @@ def grade_payload(payload: dict[str, Any]) -> dict[str, Any]:
         except IsolationError as exc:
             return {"refused": f"worker {worker}: {exc}"}
 
-        async def once() -> Graded:
-            pool = KernelPool(
-                starter=functools.partial(start_kernel, isolation=isolation)
-            )
-            try:
-                return await grade_loaded(
-                    load(notebook), checks, limits, pool, resources=resources
-                )
-            finally:
-                await pool.close()
-
-        graded = asyncio.run(once())
+        graded = _grader().grade(isolation, load(notebook), checks, limits, resources)
     level = (
         "full"
         if isolation.summary.full

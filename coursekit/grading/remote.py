@@ -194,6 +194,8 @@ def grade_remote(
     hidden = _hidden_files(settings.hidden)
     waiting = deque(enumerate(todo))
     pending: dict[str, tuple[Submission, str, Keys]] = {}
+    last_news = time.monotonic()
+    quiet_limit = settings.visibility_timeout + limit + 60
     started: set[str] = set()
     try:
         while waiting or pending:
@@ -239,6 +241,7 @@ def grade_remote(
                 for (task_id, _), worker in zip(unstarted, begun, strict=True):
                     if worker is not None:
                         started.add(task_id)
+                        last_news = time.monotonic()
                         on_take(pending[task_id][0].name)
                 for task_id, value, state in zip(chunk, done, meta, strict=True):
                     outcome = _outcome(value, state, checks, limit)
@@ -247,6 +250,7 @@ def grade_remote(
                     submission, digest, key = pending.pop(task_id)
                     started.discard(task_id)
                     finished = True
+                    last_news = time.monotonic()
                     broker.call(
                         lambda client, key=key, task_id=task_id: client.delete(
                             key.done,
@@ -257,6 +261,17 @@ def grade_remote(
                     )
                     yield submission, digest, outcome
             if not finished:
+                if time.monotonic() - last_news > quiet_limit:
+                    # Nothing began or ended for longer than a dead worker's
+                    # task takes to come back: say so, and stop if no
+                    # worker is left to grade.
+                    alive = wait_for_workers(app, url, settings.wait_workers)
+                    progress(
+                        f"waiting: no submission began or finished for "
+                        f"{quiet_limit:g} s; {len(pending)} sent, workers: "
+                        f"{', '.join(alive)}"
+                    )
+                    last_news = time.monotonic()
                 time.sleep(POLL)
     finally:
         if pending:
