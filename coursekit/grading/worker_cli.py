@@ -20,7 +20,6 @@ import os
 import socket
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
 from coursekit.grading.celery_app import (
     DEFAULT_QUEUE,
@@ -29,22 +28,9 @@ from coursekit.grading.celery_app import (
     make_app,
     redact,
 )
+from coursekit.grading.cli import USAGE_ERROR, _Parser, _positive
 
 __all__ = ["main"]
-
-USAGE_ERROR = 2
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(USAGE_ERROR, f"error: {message} (see --help)\n")
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
-    return value
 
 
 def _parser() -> argparse.ArgumentParser:

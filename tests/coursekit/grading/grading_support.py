@@ -72,3 +72,21 @@ def read_results(out: Path) -> dict[str, dict[str, Any]]:
     """``results.json``'s records by submission."""
     data = json.loads((out / "results.json").read_text(encoding="utf-8"))
     return {r["submission"]: r for r in data["submissions"]}
+
+
+def require_sandbox(what: str) -> None:
+    """Skip the test without bubblewrap here; fail it where CI is set.
+
+    ``what`` says what needs the sandbox, for the message.
+    """
+    import pytest
+
+    from coursekit.grading import sandbox
+    from tests import system_packages
+
+    try:
+        sandbox.bubblewrap()
+    except sandbox.SandboxUnavailable as exc:
+        if system_packages.ci():
+            pytest.fail(f"{what} must be tested in CI: {exc}")
+        pytest.skip(f"no sandbox here: {exc}")

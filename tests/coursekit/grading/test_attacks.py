@@ -30,13 +30,18 @@ from typing import Any
 import nbformat
 import psutil
 import pytest
-from grading_support import GOOD, read_csv, read_results, write_notebook
+from grading_support import (
+    GOOD,
+    read_csv,
+    read_results,
+    require_sandbox,
+    write_notebook,
+)
 
 import coursekit.contracts.ch01_hello
 from coursekit.contracts.registry import checks_for
 from coursekit.grading import sandbox
 from coursekit.grading.cli import main
-from tests import system_packages
 
 # A module fixture grades a whole batch in sandboxed kernels, several
 # minutes on a machine that runs two test suites: the limit catches a hang.
@@ -55,12 +60,7 @@ TOKEN = f"coursekit-attack-leftover-{uuid.uuid4().hex[:12]}"
 
 @pytest.fixture(scope="module")
 def bwrap() -> None:
-    try:
-        sandbox.bubblewrap()
-    except sandbox.SandboxUnavailable as exc:
-        if system_packages.ci():
-            pytest.fail(f"the sandbox must be tested in CI: {exc}")
-        pytest.skip(f"no sandbox here: {exc}")
+    require_sandbox("the sandbox")
 
 
 def _attacks(paths: dict[str, Any]) -> dict[str, tuple[str, str | tuple[str, ...]]]:

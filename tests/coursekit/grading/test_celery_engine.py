@@ -23,11 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from grading_support import GOOD, ITEMS_ROUTE, ROOT_ROUTE, read_csv, read_results
+from grading_support import (
+    GOOD,
+    ITEMS_ROUTE,
+    ROOT_ROUTE,
+    read_csv,
+    read_results,
+    require_sandbox,
+)
 from grading_support import write_notebook as nb
 
 from coursekit.contracts.registry import checks_for
-from coursekit.grading import sandbox
 from coursekit.grading.celery_app import (
     PROTOCOL,
     grade_payload,
@@ -40,7 +46,6 @@ from coursekit.grading.remote import RemoteError, _outcome
 from coursekit.grading.submission import Graded, not_graded
 from coursekit.services.base import free_port
 from coursekit.services.redis import RedisServer, redis
-from tests import system_packages
 from tests.servers import start_or_skip
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
@@ -60,12 +65,7 @@ SLOW = "import time\ntime.sleep(4)"
 
 @pytest.fixture(scope="module")
 def bwrap() -> None:
-    try:
-        sandbox.bubblewrap()
-    except sandbox.SandboxUnavailable as exc:
-        if system_packages.ci():
-            pytest.fail(f"the Celery workers grade in the sandbox, needed in CI: {exc}")
-        pytest.skip(f"no sandbox here: {exc}")
+    require_sandbox("the Celery workers, which grade in the sandbox,")
 
 
 @pytest.fixture
