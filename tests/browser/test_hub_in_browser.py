@@ -123,6 +123,13 @@ def test_two_learners_run_lesson_01_on_the_hub_and_open_their_own_docs(
         for user, shown in pages.items():
             run_lesson(shown, hub, user)  # both kernels run the lesson together
         links = {user: docs_link(shown, user) for user, shown in pages.items()}
+        # The lesson's check() ran against each learner's own server, behind
+        # the hub's prefix, and found everything (a root_path bug cost 2).
+        for user, shown in pages.items():
+            scores = notebook(shown, FIRST_LESSON.name).locator(
+                ".jp-OutputArea-output", has_text=re.compile(r"\d+/\d+ points")
+            )
+            assert "11/11 points" in scores.last.inner_text(), user
 
         # Each opens their own app's Swagger UI through the hub's proxy.
         for user, shown in pages.items():
