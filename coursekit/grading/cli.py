@@ -161,7 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     engine.add_argument(
         "--queue",
         default=DEFAULT_QUEUE,
-        help=f"the Celery queue (default {DEFAULT_QUEUE}; the workers' -Q)",
+        help=f"the Celery queue (default {DEFAULT_QUEUE}; the workers' --queue)",
     )
     engine.add_argument(
         "--visibility-timeout",
