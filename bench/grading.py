@@ -77,25 +77,27 @@ RUN_TIMEOUT = 600
 
 NOTES_HEAD = """\
 **The mix.** 100 submissions: chapters 02 (CRUD), 03 (async), 05
-(OAuth2/JWT), 08 (around every request), 09 (live updates) and 10 (files)
-get 17, 17, 17, 17, 16 and 16. Of each chapter, 40% are the solution, 30%
-the exercise as released (a learner who did not start: zero points) and 30%
-the chapter's known-wrong variants from `coursekit.grading.variants`, in
-turn (02: three, 03: one, 05: two, 08: four, 09: four, 10: three; exact
-partial marks). Every notebook gets a markdown cell with a learner number
-first, so no two files are alike. 02 is a typical chapter and the one whose
-learners write a test of their own, mutation-tested in a second sandbox;
-03 spends its checks waiting (concurrency tests that sleep), 05 spends CPU
-(argon2 hashing, JWT), 08's checks wait for e-mails a background task
-writes to disk seconds later, 09's hold WebSocket and event-stream
-connections open, 10's upload files of a megabyte: the mix covers the ways
-a submission costs time. The CLI grades one chapter per run, so each batch
-figure is six runs of `coursekit grade` back to back, timed from the first
-start to the last exit (grader start-up included, six times). Every grade
-is checked (solutions full marks, mutants included; exercises 0; variants
-their exact points per task and the checks their broken set-up blocks),
-and so is the `isolation` of every row (`full` in the sandbox, `weaker:
-...` with `--sandbox off`); a wrong grade fails the section.
+(OAuth2/JWT), 08 (around every request), 09 (live updates), 10 (files) and
+11 (pages and cookies) get 15, 15, 14, 14, 14, 14 and 14. Of each chapter,
+40% are the solution, 30% the exercise as released (a learner who did not
+start: zero points) and 30% the chapter's known-wrong variants from
+`coursekit.grading.variants`, in turn (02: three, 03: one, 05: two, 08:
+four, 09: four, 10: three, 11: four; exact partial marks). Every notebook
+gets a markdown cell with a learner number first, so no two files are
+alike. 02 is a typical chapter and the one whose learners write a test of
+their own, mutation-tested in a second sandbox; 03 spends its checks
+waiting (concurrency tests that sleep), 05 spends CPU (argon2 hashing,
+JWT), 08's checks wait for e-mails a background task writes to disk seconds
+later, 09's hold WebSocket and event-stream connections open, 10's upload
+files of a megabyte, 11's sign in with a form and a cookie and run a
+learner's async test: the mix covers the ways a submission costs time. The
+CLI grades one chapter per run, so each batch figure is seven runs of
+`coursekit grade` back to back, timed from the first start to the last exit
+(grader start-up included, seven times). Every grade is checked (solutions
+full marks, mutants included; exercises 0; variants their exact points per
+task and the checks their broken set-up blocks), and so is the `isolation`
+of every row (`full` in the sandbox, `weaker: ...` with `--sandbox off`); a
+wrong grade fails the section.
 
 **Runs.** Each batch figure is one run (two runs would not fit the
 section's time): read the spread of the other sections for how noisy the
