@@ -198,12 +198,36 @@ def unknown_user_401(client: httpx.Client) -> None:
 def unknown_user_as_slow_as_wrong_password(client: httpx.Client) -> None:
     user = create_user(client, new_user("timing"))
     unknown = unique_email("ghost")
+    # A leak shows in every measurement; a busy machine's moment (seen: the
+    # round trips of one series all slow) seldom in three running.
+    for _ in range(TIMING_SERIES):
+        found = _login_times(client, user["email"], unknown)
+        if found is None:
+            return
+    response, measured = found
+    fail(
+        "unknown e-mails are rejected much faster than wrong passwords",
+        expected="both logins take about as long (a hash is checked either way)",
+        got="an unknown e-mail is answered in under a quarter of the time",
+        response=response,
+        measured=measured,
+    )
+
+
+#: Series of timed logins before an unknown e-mail is judged too fast.
+TIMING_SERIES = 3
+
+
+def _login_times(
+    client: httpx.Client, email: str, unknown: str
+) -> tuple[httpx.Response, dict[str, float]] | None:
+    """One series of timed logins: None when an unknown e-mail costs a hash too."""
     samples: dict[str, list[float]] = {"base": [], "wrong": [], "unknown": []}
     # A login without a password is refused (422, or another 4xx) before any
     # hashing: its time is the round trip alone, which the others include too.
     attempts = (
         ("base", {"username": unknown}, (400, 401, 422)),
-        ("wrong", {"username": user["email"], "password": "not-the-password"}, (401,)),
+        ("wrong", {"username": email, "password": "not-the-password"}, (401,)),
         ("unknown", {"username": unknown, "password": "not-the-password"}, (401,)),
     )
     order = random.Random()
@@ -225,13 +249,8 @@ def unknown_user_as_slow_as_wrong_password(client: httpx.Client) -> None:
     measured = {"round_trip": base, "wrong_password": wrong, "unknown_email": missing}
     # Hashing cheaper than a few ms leaves nothing to measure reliably.
     if wrong - base > HASH_FLOOR + 2 * noise and missing - base <= (wrong - base) / 4:
-        fail(
-            "unknown e-mails are rejected much faster than wrong passwords",
-            expected="both logins take about as long (a hash is checked either way)",
-            got="an unknown e-mail is answered in under a quarter of the time",
-            response=response,
-            measured=measured,
-        )
+        return response, measured
+    return None
 
 
 @check(
