@@ -149,11 +149,15 @@ def make_app(
         # Redis is back, and a task handed out again finds it (see module).
         worker_cancel_long_running_tasks_on_connection_loss=False,
         result_backend_always_retry=True,
+        task_store_errors_even_if_ignored=True,
         result_expires=KEY_TTL,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
     )
-    app.task(name=TASK_NAME, bind=True)(_grade_task)
+    # The outcome goes to a key of its own (``Keys.done``); Celery's record
+    # would only race the coordinator's clean-up. Failures (a time limit)
+    # are still recorded, and read.
+    app.task(name=TASK_NAME, bind=True, ignore_result=True)(_grade_task)
     return app
 
 
